@@ -1,0 +1,16 @@
+"""otelstream: OpenTelemetry traces and metrics for LangGraph streams.
+
+>>> traced = otelstream.instrument(graph)
+>>> for chunk in traced.stream(inputs, stream_mode=["updates", "messages"]):
+...     ...  # exactly the chunks the bare graph yields; the run is one trace
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from otelstream._graph import InstrumentedGraph, instrument
+from otelstream.instrumentor import OtelStreamInstrumentor
+from otelstream.options import Options
+
+__all__ = ["InstrumentedGraph", "Options", "OtelStreamInstrumentor", "__version__", "instrument"]

@@ -1,0 +1,669 @@
+"""The record layer: one traced run's spans, span events and metric points.
+
+A ``RunRecorder`` is fed from two sides and touches no I/O and no global state:
+
+* LangChain callbacks (``_callbacks.SpanCallbackHandler``), on whichever thread or task runs the
+  work, at the moment it starts and ends: task (node), chat and tool spans with exact times, and
+  every streamed chunk. Callbacks for one piece of work arrive in causal order (a node starts
+  before the model it calls), so a parent span always exists before its children.
+* The consumer of the stream (``_wrap``), in stream order: ``tasks`` and ``tools`` events, custom
+  writes and interrupts. Stream order is what makes custom-write attribution certain: a write sits
+  between its task's start and end events. A task or tool span whose work has ended stays open
+  until the consumer has seen its end event, so that writes that were still queued land on it;
+  its end time is still the one its callback recorded.
+
+Spans are never made current: parents are passed explicitly as contexts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import SpanLimits
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from otelstream import names
+from otelstream._chunks import ChunkWindows
+from otelstream._content import bounded_json, payload_size, truncate
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.util.types import AttributeValue
+
+    from otelstream._instruments import Instruments
+    from otelstream.options import Options
+
+NS_SEP = "|"
+"""LangGraph's separator between the segments of a checkpoint namespace."""
+
+# Events a span keeps for things other than chunk windows or custom writes: an exception event,
+# stall markers and an interrupt.
+_RESERVED_EVENTS = 8
+
+
+def _is_bubble_up(error: BaseException) -> bool:
+    """LangGraph's control flow (``interrupt()``, ``Command(graph=PARENT)``) is not an error."""
+    from langgraph.errors import GraphBubbleUp
+
+    return isinstance(error, GraphBubbleUp)
+
+
+def _is_interrupt(error: BaseException) -> bool:
+    from langgraph.errors import GraphInterrupt
+
+    return isinstance(error, GraphInterrupt)
+
+
+def _event_limit() -> int:
+    # The SDK reads OTEL_SPAN_EVENT_COUNT_LIMIT; a provider may set its own, which we cannot read
+    # through the API, so the environment's (default 128) is the budget.
+    limit = SpanLimits().max_events
+    return 128 if limit is None else int(limit)
+
+
+def _error_attributes(span: Span, error: BaseException) -> str:
+    error_type = type(error).__qualname__
+    span.set_status(Status(StatusCode.ERROR, truncate(str(error), 1024)))
+    span.set_attribute(names.ERROR_TYPE, error_type)
+    span.record_exception(error, escaped=True)
+    return error_type
+
+
+@dataclass(eq=False)
+class _Work:
+    """A task or tool span whose end waits for both its callback and the stream's end event."""
+
+    span: Span
+    context: Context
+    parent_key: str | None
+    start_ns: int
+    awaits_stream_end: bool
+    end_ns: int | None = None
+    error: BaseException | None = None
+    seen_stream_end: bool = False
+    ended: bool = False
+    custom_count: int = 0
+    custom_dropped: int = 0
+    metric_attributes: dict[str, AttributeValue] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _Task(_Work):
+    key: str = ""
+    run_id: UUID | None = None
+
+
+@dataclass(eq=False)
+class _Tool(_Work):
+    task_key: str | None = None
+    call_id: str = ""
+
+
+class _Chat:
+    """One LLM call; only the thread or task running the call touches it."""
+
+    __slots__ = (
+        "attributes",
+        "content_ns",
+        "span",
+        "start_ns",
+        "texts",
+        "windows",
+    )
+
+    def __init__(self, span: Span, start_ns: int, budget: int, capture: bool) -> None:
+        self.span = span
+        self.start_ns = start_ns
+        self.windows = ChunkWindows(budget)
+        self.content_ns: int | None = None
+        self.texts: list[str] | None = [] if capture else None
+        self.attributes: dict[str, AttributeValue] = {}
+
+
+class RunRecorder:
+    """Spans and metrics for one traced stream call (one run).
+
+    Args:
+        tracer: Where spans go.
+        instruments: Where metric points go.
+        options: What to record.
+        agent_name: The graph's name, for the run span.
+        conversation_id: The config's ``thread_id``, if any.
+        parent: The caller's context; the run span is its child.
+        sees_nested: Whether the stream reports ``tasks``/``tools``/``custom`` events from inside
+            subgraphs (``subgraphs=True`` was requested internally).
+    """
+
+    def __init__(
+        self,
+        tracer: Tracer,
+        instruments: Instruments,
+        options: Options,
+        *,
+        agent_name: str,
+        conversation_id: str | None,
+        parent: Context | None,
+        sees_nested: bool,
+    ) -> None:
+        self._tracer = tracer
+        self._instruments = instruments
+        self._options = options
+        self._sees_nested = sees_nested
+        self._lock = threading.Lock()
+        self._finished = False
+        self.start_ns = time.time_ns()
+        attributes: dict[str, AttributeValue] = {
+            names.GEN_AI_OPERATION_NAME: names.OP_INVOKE_AGENT,
+            names.GEN_AI_AGENT_NAME: agent_name,
+        }
+        if conversation_id is not None:
+            attributes[names.GEN_AI_CONVERSATION_ID] = conversation_id
+        self.agent_name = agent_name
+        self.span = tracer.start_span(
+            names.SPAN_INVOKE_AGENT.format(agent=agent_name),
+            context=parent,
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            start_time=self.start_ns,
+        )
+        self._context = trace.set_span_in_context(self.span)
+        budget = _event_limit() - _RESERVED_EVENTS
+        self._chunk_budget = max(budget, 2)
+        self._custom_budget = max(budget, 0)
+        self.first_content_ns: int | None = None
+        self.interrupted = False
+        # Work started by callbacks. Keys: checkpoint namespace for tasks, callback run id for
+        # chats and tools; entries leave when their span ends, so these stay as small as the
+        # work in flight.
+        self._tasks: dict[str, _Task] = {}
+        self._task_runs: dict[UUID, str] = {}
+        self._tools: dict[UUID, _Tool] = {}
+        self._tools_by_call: dict[str, _Tool] = {}
+        self._chats: dict[UUID, _Chat] = {}
+        # The stream's view, in stream order: open task keys per namespace, open tool-call ids per
+        # task key.
+        self._open_tasks: dict[tuple[str, ...], list[str]] = {}
+        self._open_calls: dict[str | None, list[str]] = {}
+
+    # ---- parents ------------------------------------------------------------------------------
+
+    def _parent_context(self, key: str | None) -> Context:
+        if key is not None:
+            task = self._tasks.get(key)
+            if task is not None:
+                return task.context
+        return self._context
+
+    @staticmethod
+    def _task_key(metadata: dict[str, Any] | None) -> str | None:
+        if not metadata:
+            return None
+        ns = metadata.get("langgraph_checkpoint_ns")
+        return ns if isinstance(ns, str) and ns else None
+
+    # ---- tasks (callbacks) --------------------------------------------------------------------
+
+    def is_task_run(self, run_id: UUID) -> bool:
+        """Whether ``run_id`` is a node run this recorder opened a task span for."""
+        return run_id in self._task_runs
+
+    def task_started(self, run_id: UUID, metadata: dict[str, Any]) -> None:
+        """A node's runnable started (``on_chain_start`` whose name is the node's)."""
+        key = self._task_key(metadata)
+        if key is None or self._finished:
+            return
+        now = time.time_ns()
+        with self._lock:
+            if key in self._tasks:  # a subgraph named like its node starts a second chain
+                return
+            parent_key = key.rpartition(NS_SEP)[0] or None
+            node = str(metadata.get("langgraph_node", ""))
+            attributes: dict[str, AttributeValue] = {
+                names.LANGGRAPH_NODE: node,
+                names.LANGGRAPH_TASK_ID: key.rpartition(":")[2],
+                names.LANGGRAPH_CHECKPOINT_NS: key,
+            }
+            step = metadata.get("langgraph_step")
+            if isinstance(step, int):
+                attributes[names.LANGGRAPH_STEP] = step
+            triggers = metadata.get("langgraph_triggers")
+            if isinstance(triggers, (list, tuple)):
+                attributes[names.LANGGRAPH_TRIGGERS] = [str(t) for t in triggers]
+            span = self._tracer.start_span(
+                names.SPAN_TASK.format(node=node),
+                context=self._parent_context(parent_key),
+                kind=SpanKind.INTERNAL,
+                attributes=attributes,
+                start_time=now,
+            )
+            self._tasks[key] = _Task(
+                span=span,
+                context=trace.set_span_in_context(span),
+                parent_key=parent_key,
+                start_ns=now,
+                awaits_stream_end=self._sees_nested or parent_key is None,
+                key=key,
+                run_id=run_id,
+                metric_attributes={names.LANGGRAPH_NODE: node},
+            )
+            self._task_runs[run_id] = key
+
+    def task_ended(self, run_id: UUID, error: BaseException | None) -> None:
+        """A node's runnable returned or raised."""
+        now = time.time_ns()
+        with self._lock:
+            key = self._task_runs.pop(run_id, None)
+            task = self._tasks.get(key) if key is not None else None
+            if task is None or task.end_ns is not None:
+                return
+            task.end_ns = now
+            if error is not None and _is_interrupt(error):
+                self._interrupt(task.span, error, now)
+            elif error is not None and not _is_bubble_up(error):
+                task.error = error
+            self._maybe_end(task)
+
+    def _interrupt(self, span: Span, error: BaseException, now: int) -> None:
+        self.interrupted = True
+        attributes: dict[str, AttributeValue] = {}
+        if self._options.capture_content:
+            interrupts = error.args[0] if error.args else ()
+            if not isinstance(interrupts, (list, tuple)):
+                interrupts = (interrupts,)
+            values = [getattr(i, "value", i) for i in interrupts]
+            attributes[names.OTELSTREAM_INTERRUPT_VALUE] = bounded_json(
+                values, self._options.max_content_length
+            )
+        span.add_event(names.EVENT_INTERRUPT, attributes, timestamp=now)
+
+    # ---- tools (callbacks) --------------------------------------------------------------------
+
+    def tool_started(
+        self,
+        run_id: UUID,
+        metadata: dict[str, Any] | None,
+        name: str,
+        call_id: str,
+        arguments: Any,
+    ) -> None:
+        """A tool started (``on_tool_start``)."""
+        if self._finished:
+            return
+        now = time.time_ns()
+        task_key = self._task_key(metadata)
+        attributes: dict[str, AttributeValue] = {
+            names.GEN_AI_OPERATION_NAME: names.OP_EXECUTE_TOOL,
+            names.GEN_AI_TOOL_NAME: name,
+            names.GEN_AI_TOOL_CALL_ID: call_id,
+        }
+        if self._options.capture_content:
+            attributes[names.GEN_AI_TOOL_CALL_ARGUMENTS] = bounded_json(
+                arguments, self._options.max_content_length
+            )
+        with self._lock:
+            span = self._tracer.start_span(
+                names.SPAN_EXECUTE_TOOL.format(tool=name),
+                context=self._parent_context(task_key),
+                kind=SpanKind.INTERNAL,
+                attributes=attributes,
+                start_time=now,
+            )
+            graph_ns_is_root = task_key is None or NS_SEP not in task_key
+            tool = _Tool(
+                span=span,
+                context=trace.set_span_in_context(span),
+                parent_key=task_key,
+                start_ns=now,
+                # The `tools` stream reports this call only when we asked for it and can see
+                # its namespace.
+                awaits_stream_end=self._options.trace_chunks
+                and (self._sees_nested or graph_ns_is_root),
+                task_key=task_key,
+                call_id=call_id,
+                metric_attributes={
+                    names.GEN_AI_OPERATION_NAME: names.OP_EXECUTE_TOOL,
+                    names.GEN_AI_TOOL_NAME: name,
+                },
+            )
+            self._tools[run_id] = tool
+            self._tools_by_call[call_id] = tool
+
+    def tool_ended(self, run_id: UUID, output: Any, error: BaseException | None) -> None:
+        """A tool returned or raised."""
+        now = time.time_ns()
+        with self._lock:
+            tool = self._tools.pop(run_id, None)
+            if tool is None or tool.end_ns is not None:
+                return
+            tool.end_ns = now
+            if error is not None and not _is_bubble_up(error):
+                tool.error = error
+            elif error is None and self._options.capture_content:
+                result = getattr(output, "content", output)
+                tool.span.set_attribute(
+                    names.GEN_AI_TOOL_CALL_RESULT,
+                    bounded_json(result, self._options.max_content_length),
+                )
+            self._maybe_end(tool)
+
+    def tool_parent(self, run_id: UUID | None) -> Context | None:
+        """The context of the running tool ``run_id``, for a model called inside a tool."""
+        if run_id is None:
+            return None
+        tool = self._tools.get(run_id)
+        return tool.context if tool is not None else None
+
+    # ---- chats (callbacks) --------------------------------------------------------------------
+
+    def chat_started(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        metadata: dict[str, Any] | None,
+        model: str,
+        provider: str | None,
+        messages: Any,
+    ) -> None:
+        """A chat model call started (``on_chat_model_start``)."""
+        if self._finished:
+            return
+        now = time.time_ns()
+        attributes: dict[str, AttributeValue] = {
+            names.GEN_AI_OPERATION_NAME: names.OP_CHAT,
+            names.GEN_AI_REQUEST_MODEL: model,
+        }
+        if provider:
+            attributes[names.GEN_AI_PROVIDER_NAME] = provider
+        if self._options.capture_content:
+            attributes[names.GEN_AI_INPUT_MESSAGES] = bounded_json(
+                messages, self._options.max_content_length
+            )
+        parent = self.tool_parent(parent_run_id) or self._parent_context(self._task_key(metadata))
+        span = self._tracer.start_span(
+            names.SPAN_CHAT.format(model=model),
+            context=parent,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            start_time=now,
+        )
+        chat = _Chat(span, now, self._chunk_budget, self._options.capture_content)
+        chat.attributes = {
+            names.GEN_AI_OPERATION_NAME: names.OP_CHAT,
+            names.GEN_AI_REQUEST_MODEL: model,
+        }
+        if provider:
+            chat.attributes[names.GEN_AI_PROVIDER_NAME] = provider
+        self._chats[run_id] = chat
+
+    def chunk(self, run_id: UUID, token: str, has_tool_call: bool) -> None:
+        """One streamed chunk of a chat call: the hot path, a clock read and a few compares."""
+        chat = self._chats.get(run_id)
+        if chat is None:
+            return
+        now = time.time_ns()
+        chat.windows.add(now)
+        if chat.content_ns is None and (token or has_tool_call):
+            chat.content_ns = now
+            if self.first_content_ns is None:
+                self.first_content_ns = now
+        if chat.texts is not None:
+            chat.texts.append(token)
+
+    def chat_ended(self, run_id: UUID, message: Any, error: BaseException | None) -> None:
+        """A chat call returned (``message`` is its final message, if any) or raised."""
+        now = time.time_ns()
+        chat = self._chats.pop(run_id, None)
+        if chat is None:
+            return
+        self._end_chat(chat, now, message, error)
+
+    def _end_chat(self, chat: _Chat, now: int, message: Any, error: BaseException | None) -> None:
+        span = chat.span
+        metric_attributes = dict(chat.attributes)
+        windows = chat.windows
+        span.set_attribute(names.GEN_AI_REQUEST_STREAM, windows.count > 0)
+        if windows.count:
+            self._write_chunk_events(chat)
+            span.set_attribute(names.OTELSTREAM_CHUNK_COUNT_TOTAL, windows.count)
+            span.set_attribute(names.OTELSTREAM_CHUNK_GAP_MEAN, windows.mean_gap_ns / 1e9)
+            span.set_attribute(names.OTELSTREAM_CHUNK_GAP_MAX, windows.max_gap_ns / 1e9)
+        context = trace.set_span_in_context(span)
+        if chat.content_ns is not None:
+            ttft = (chat.content_ns - chat.start_ns) / 1e9
+            span.set_attribute(names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, ttft)
+            self._instruments.time_to_first_chunk.record(ttft, metric_attributes, context=context)
+        if windows.count > 1:
+            self._instruments.time_per_output_chunk.record(
+                windows.mean_gap_ns / 1e9, metric_attributes, context=context
+            )
+        if message is not None:
+            self._response_attributes(span, message, metric_attributes, context)
+        if error is not None:
+            metric_attributes[names.ERROR_TYPE] = _error_attributes(span, error)
+        span.end(end_time=now)
+        self._instruments.operation_duration.record(
+            (now - chat.start_ns) / 1e9, metric_attributes, context=context
+        )
+
+    def _write_chunk_events(self, chat: _Chat) -> None:
+        texts = chat.texts
+        limit = self._options.max_content_length
+        for start, count, ts in chat.windows.windows():
+            attributes: dict[str, AttributeValue] = {
+                names.OTELSTREAM_CHUNK_INDEX: start,
+                names.OTELSTREAM_CHUNK_COUNT: count,
+            }
+            if texts is not None:
+                attributes[names.OTELSTREAM_CHUNK_TEXT] = truncate(
+                    "".join(texts[start : start + count]), limit
+                )
+            chat.span.add_event(names.EVENT_CHUNK, attributes, timestamp=ts)
+
+    def _response_attributes(
+        self,
+        span: Span,
+        message: Any,
+        metric_attributes: dict[str, AttributeValue],
+        context: Context,
+    ) -> None:
+        metadata = getattr(message, "response_metadata", None) or {}
+        model = metadata.get("model_name") or metadata.get("model")
+        if isinstance(model, str):
+            span.set_attribute(names.GEN_AI_RESPONSE_MODEL, model)
+        reason = metadata.get("finish_reason") or metadata.get("stop_reason")
+        if isinstance(reason, str):
+            span.set_attribute(names.GEN_AI_RESPONSE_FINISH_REASONS, [reason])
+        message_id = getattr(message, "id", None)
+        if isinstance(message_id, str):
+            span.set_attribute(names.GEN_AI_RESPONSE_ID, message_id)
+        usage = getattr(message, "usage_metadata", None) or {}
+        for key, attribute, token_type in (
+            ("input_tokens", names.GEN_AI_USAGE_INPUT_TOKENS, names.TOKEN_TYPE_INPUT),
+            ("output_tokens", names.GEN_AI_USAGE_OUTPUT_TOKENS, names.TOKEN_TYPE_OUTPUT),
+        ):
+            value = usage.get(key)
+            if isinstance(value, int):
+                span.set_attribute(attribute, value)
+                self._instruments.token_usage.record(
+                    value,
+                    {**metric_attributes, names.GEN_AI_TOKEN_TYPE: token_type},
+                    context=context,
+                )
+        if self._options.capture_content:
+            span.set_attribute(
+                names.GEN_AI_OUTPUT_MESSAGES,
+                bounded_json([message], self._options.max_content_length),
+            )
+
+    # ---- the stream's view (consumer) ---------------------------------------------------------
+
+    def stream_task(self, ns: tuple[str, ...], payload: Any) -> None:
+        """A ``tasks`` stream event: a task starts, or its writes committed (it ended)."""
+        if not isinstance(payload, dict):
+            return
+        key = NS_SEP.join((*ns, f"{payload.get('name')}:{payload.get('id')}"))
+        if "triggers" in payload:  # start
+            self._open_tasks.setdefault(ns, []).append(key)
+            return
+        open_keys = self._open_tasks.get(ns)
+        if open_keys is not None and key in open_keys:
+            open_keys.remove(key)
+            if not open_keys:
+                del self._open_tasks[ns]
+        if payload.get("interrupts"):
+            self.interrupted = True
+        with self._lock:
+            task = self._tasks.get(key)
+            if task is not None:
+                task.seen_stream_end = True
+                self._maybe_end(task)
+
+    def stream_tool(self, payload: Any) -> None:
+        """A ``tools`` stream event: a tool call started, finished or failed."""
+        if not isinstance(payload, dict):
+            return
+        event = payload.get("event")
+        call_id = payload.get("tool_call_id")
+        if not isinstance(call_id, str) or event == "tool-output-delta":
+            return
+        with self._lock:
+            tool = self._tools_by_call.get(call_id)
+            if tool is None:
+                return
+            calls = self._open_calls.setdefault(tool.task_key, [])
+            if event == "tool-started":
+                calls.append(call_id)
+                return
+            if call_id in calls:
+                calls.remove(call_id)
+            if not calls:
+                self._open_calls.pop(tool.task_key, None)
+            tool.seen_stream_end = True
+            self._maybe_end(tool)
+
+    def custom(self, ns: tuple[str, ...], payload: Any) -> None:
+        """A custom write, attributed to the span that certainly wrote it.
+
+        The write came from one of the tasks open in ``ns`` (the writer drops the task's own
+        segment). With exactly one open, it is that task, and within it the one open tool call if
+        there is exactly one. Otherwise the event goes on the nearest certain ancestor: the task
+        that runs the subgraph ``ns``, or the run.
+        """
+        now = time.time_ns()
+        with self._lock:
+            target: _Work | None = None
+            exact = False
+            open_keys = self._open_tasks.get(ns)
+            if open_keys is not None and len(open_keys) == 1:
+                task_key = open_keys[0]
+                target = self._tasks.get(task_key)
+                calls = self._open_calls.get(task_key)
+                if calls is not None and len(calls) == 1:
+                    target = self._tools_by_call.get(calls[0]) or target
+                    exact = target is not None
+                else:
+                    exact = target is not None and not calls
+            if target is None or target.ended:
+                exact = False
+                target = self._tasks.get(NS_SEP.join(ns)) if ns else None
+                if target is not None and target.ended:
+                    target = None
+            attributes: dict[str, AttributeValue] = {
+                names.OTELSTREAM_CUSTOM_TYPE: type(payload).__qualname__,
+                names.OTELSTREAM_ATTRIBUTION: "exact" if exact else "ancestor",
+            }
+            size = payload_size(payload)
+            if size is not None:
+                attributes[names.OTELSTREAM_CUSTOM_SIZE] = size
+            if self._options.capture_content:
+                attributes[names.OTELSTREAM_CUSTOM_PAYLOAD] = bounded_json(
+                    payload, self._options.max_content_length
+                )
+            if target is None:
+                self.span.add_event(names.EVENT_CUSTOM, attributes, timestamp=now)
+                return
+            target.custom_count += 1
+            if target.custom_count > self._custom_budget:
+                target.custom_dropped += 1
+                return
+            target.span.add_event(names.EVENT_CUSTOM, attributes, timestamp=now)
+
+    # ---- ending ---------------------------------------------------------------------------------
+
+    def _maybe_end(self, work: _Work) -> None:
+        """End ``work``'s span once its work ended and the stream has caught up. Holds the lock."""
+        if work.ended or work.end_ns is None:
+            return
+        if work.awaits_stream_end and not work.seen_stream_end and not self._finished:
+            return
+        self._end_work(work, work.end_ns)
+
+    def _end_work(self, work: _Work, end_ns: int) -> None:
+        work.ended = True
+        span = work.span
+        attributes = work.metric_attributes
+        if work.error is not None:
+            attributes = {**attributes, names.ERROR_TYPE: _error_attributes(span, work.error)}
+        if work.custom_count:
+            span.set_attribute(names.OTELSTREAM_CUSTOM_COUNT, work.custom_count)
+        if work.custom_dropped:
+            span.set_attribute(names.OTELSTREAM_CUSTOM_DROPPED, work.custom_dropped)
+        span.end(end_time=end_ns)
+        context = work.context
+        seconds = (end_ns - work.start_ns) / 1e9
+        if isinstance(work, _Task):
+            self._tasks.pop(work.key, None)
+            self._instruments.task_duration.record(seconds, attributes, context=context)
+        elif isinstance(work, _Tool):
+            self._tools_by_call.pop(work.call_id, None)
+            self._instruments.operation_duration.record(seconds, attributes, context=context)
+
+    def finish(self, outcome: str, error: BaseException | None) -> None:
+        """End the run: every span still open ends now, children before parents."""
+        now = time.time_ns()
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+            chats = list(self._chats.values())
+            self._chats.clear()
+            for chat in chats:
+                self._end_chat(chat, now, None, None)
+            for tool in list(self._tools_by_call.values()):
+                if not tool.ended:
+                    self._end_work(tool, tool.end_ns if tool.end_ns is not None else now)
+            # Deepest tasks first, so no parent ends before its child.
+            for task in sorted(self._tasks.values(), key=lambda t: -t.key.count(NS_SEP)):
+                if not task.ended:
+                    self._end_work(task, task.end_ns if task.end_ns is not None else now)
+            self._tasks.clear()
+            self._tools.clear()
+            self._tools_by_call.clear()
+            self._task_runs.clear()
+            self._open_tasks.clear()
+            self._open_calls.clear()
+        if outcome == names.OUTCOME_COMPLETED and self.interrupted:
+            outcome = names.OUTCOME_INTERRUPTED
+        span = self.span
+        span.set_attribute(names.OTELSTREAM_OUTCOME, outcome)
+        if self.first_content_ns is not None:
+            span.set_attribute(
+                names.OTELSTREAM_TIME_TO_FIRST_TOKEN, (self.first_content_ns - self.start_ns) / 1e9
+            )
+        metric_attributes: dict[str, AttributeValue] = {
+            names.GEN_AI_OPERATION_NAME: names.OP_INVOKE_AGENT,
+            names.GEN_AI_AGENT_NAME: self.agent_name,
+        }
+        if error is not None and outcome == names.OUTCOME_ERROR:
+            metric_attributes[names.ERROR_TYPE] = _error_attributes(span, error)
+        span.end(end_time=now)
+        self._instruments.operation_duration.record(
+            (now - self.start_ns) / 1e9, metric_attributes, context=self._context
+        )

@@ -1,0 +1,190 @@
+"""The normalize layer: what the caller asked ``stream`` for, what otelstream asks instead, and how
+each internal chunk becomes the chunk the caller would have received from the bare graph.
+
+otelstream always asks LangGraph for a list of modes (the caller's plus ``tasks``, ``custom`` and,
+when chunks are traced, ``tools``), so every internal chunk carries its mode and namespace. The
+caller's own shape is re-applied at the very end with the same rules as LangGraph's ``_output``:
+a list ``stream_mode`` tags chunks with their mode, a string or a tuple does not, ``subgraphs``
+adds the namespace, ``version="v2"`` yields LangGraph's own part dicts unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import BaseCallbackManager
+from langchain_core.runnables.config import ensure_config
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from langchain_core.callbacks import BaseCallbackHandler
+
+# What otelstream reads from the stream itself; the rest comes from callbacks.
+_OBSERVED_MODES = ("tasks", "custom")
+_TOOLS_MODE = "tools"
+_TASK_ID_KEY = "__pregel_task_id"  # langgraph._internal._constants.CONFIG_KEY_TASK_ID
+_VERSIONS = ("v1", "v2")
+
+SKIP: Any = object()
+"""``Plan.reshape``'s answer for an internal chunk the caller did not ask for."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One traced stream call: the caller's request and the internal one.
+
+    Attributes:
+        input: The graph input, passed through unchanged.
+        config: The caller's config with otelstream's callback handler added.
+        kwargs: Every other keyword argument, with the internal ``stream_mode``/``subgraphs``.
+        effective_config: The config LangGraph will see (context variable merged), read-only.
+        user_mode: The caller's ``stream_mode`` after LangGraph's default was applied.
+        user_subgraphs: The caller's ``subgraphs``, as a truth value.
+        v2: Whether the caller asked for ``version="v2"`` parts.
+        sees_nested: Whether otelstream asked for ``subgraphs=True`` internally.
+    """
+
+    input: Any
+    config: dict[str, Any]
+    kwargs: dict[str, Any]
+    effective_config: Mapping[str, Any]
+    user_mode: str | list[str] | tuple[str, ...]
+    user_subgraphs: bool
+    v2: bool
+    sees_nested: bool
+
+    @property
+    def agent_name(self) -> str:
+        """``run_name`` from the config, else the graph's name (filled in by the caller)."""
+        name = self.effective_config.get("run_name")
+        return name if isinstance(name, str) else ""
+
+    @property
+    def conversation_id(self) -> str | None:
+        """The ``thread_id`` of the run, if the config has one."""
+        configurable = self.effective_config.get("configurable") or {}
+        thread_id = configurable.get("thread_id")
+        return None if thread_id is None else str(thread_id)
+
+    def split(self, item: Any) -> tuple[tuple[str, ...], str, Any]:
+        """An internal chunk as ``(namespace, mode, payload)``."""
+        if self.v2:
+            return item["ns"], item["type"], item["data"]
+        if self.sees_nested:
+            ns, mode, payload = item
+            return ns, mode, payload
+        mode, payload = item
+        return (), mode, payload
+
+    def reshape(self, item: Any, ns: tuple[str, ...], mode: str, payload: Any) -> Any:
+        """The chunk the bare graph would have yielded for ``item``, or ``SKIP``."""
+        if ns and not self.user_subgraphs:
+            return SKIP
+        # `in` on the caller's own object, as LangGraph does (a string mode is matched with
+        # substring semantics there too).
+        if mode not in self.user_mode:
+            return SKIP
+        if self.v2:
+            return item
+        if isinstance(self.user_mode, list):
+            return (ns, mode, payload) if self.user_subgraphs else (mode, payload)
+        return (ns, payload) if self.user_subgraphs else payload
+
+
+def _handlers(callbacks: Any) -> list[Any]:
+    if isinstance(callbacks, BaseCallbackManager):
+        return list(callbacks.handlers)
+    if isinstance(callbacks, list):
+        return callbacks
+    return []
+
+
+def traced_by(effective_config: Mapping[str, Any], handler_type: type) -> bool:
+    """Whether a traced run's handler is already in this config (a nested or doubled call)."""
+    return any(isinstance(h, handler_type) for h in _handlers(effective_config.get("callbacks")))
+
+
+def _with_handler(callbacks: Any, handler: BaseCallbackHandler) -> Any:
+    if isinstance(callbacks, BaseCallbackManager):
+        manager = callbacks.copy()
+        manager.add_handler(handler, inherit=True)
+        return manager
+    if isinstance(callbacks, list):
+        return [*callbacks, handler]
+    return [handler]
+
+
+def _valid_mode(mode: Any) -> bool:
+    if isinstance(mode, str):
+        return True
+    return isinstance(mode, (list, tuple)) and all(isinstance(m, str) for m in mode)
+
+
+def plan(
+    default_mode: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    handler_type: type,
+    *,
+    trace_chunks: bool,
+) -> Plan | None:
+    """Work out the internal request for ``stream(*args, **kwargs)``.
+
+    Returns ``None`` when the call is not to be traced and must go to the bare graph exactly as
+    given: arguments LangGraph itself would reject (so it fails the same way), a ``version`` or
+    ``stream_mode`` otelstream does not know, or a call made inside a run already traced.
+    """
+    if len(args) > 2 or ("input" in kwargs) == bool(args):
+        return None
+    rest = dict(kwargs)
+    graph_input = args[0] if args else rest.pop("input")
+    if len(args) == 2:
+        if "config" in rest:
+            return None
+        config = args[1]
+    else:
+        config = rest.pop("config", None)
+    if config is not None and not isinstance(config, dict):
+        return None
+    version = rest.get("version", "v1")
+    if version not in _VERSIONS:
+        return None
+    effective = ensure_config(config)  # type: ignore[arg-type]
+    if traced_by(effective, handler_type):
+        return None
+    mode = rest.get("stream_mode")
+    if mode is None:
+        # LangGraph's own default: "values" when called as a node in another graph.
+        configurable = (config or {}).get("configurable") or {}
+        mode = "values" if config is not None and _TASK_ID_KEY in configurable else default_mode
+    if not _valid_mode(mode):
+        return None
+    user_modes = [mode] if isinstance(mode, str) else list(mode)
+    extra = (*_OBSERVED_MODES, _TOOLS_MODE) if trace_chunks else _OBSERVED_MODES
+    internal_modes = list(dict.fromkeys([*user_modes, *extra]))
+    user_subgraphs = bool(rest.get("subgraphs", False))
+    # Asking for subgraphs changes what `messages` yields for a subgraph node (its final
+    # messages are deduplicated against the inner ones), so otelstream sees inside subgraphs
+    # through the stream only when that cannot change the caller's chunks. Callbacks see there
+    # either way; only custom writes inside subgraphs depend on it.
+    sees_nested = user_subgraphs or "messages" not in user_modes
+    rest["stream_mode"] = internal_modes
+    rest["subgraphs"] = sees_nested
+    return Plan(
+        input=graph_input,
+        config=dict(config or {}),
+        kwargs=rest,
+        effective_config=effective,
+        user_mode=mode,
+        user_subgraphs=user_subgraphs,
+        v2=version == "v2",
+        sees_nested=sees_nested,
+    )
+
+
+def add_handler(plan_: Plan, handler: BaseCallbackHandler) -> dict[str, Any]:
+    """The config to pass: the caller's, with ``handler`` among the inherited callbacks."""
+    callbacks = plan_.effective_config.get("callbacks")
+    return {**plan_.config, "callbacks": _with_handler(callbacks, handler)}

@@ -1,0 +1,110 @@
+"""Every span name, attribute key, event name and metric name otelstream emits.
+
+Names that are GenAI semantic conventions (``gen_ai.*``, ``error.type``) carry no docstring of
+their own: their meaning is the convention's. ``langgraph.*`` names are facts LangGraph reports;
+``otelstream.*`` names are what otelstream derives. The README's table is generated from the same
+list (``tests/test_names.py`` keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- span names (formats) ------------------------------------------------------------------
+SPAN_INVOKE_AGENT: Final = "invoke_agent {agent}"
+SPAN_CHAT: Final = "chat {model}"
+SPAN_EXECUTE_TOOL: Final = "execute_tool {tool}"
+SPAN_TASK: Final = "{node}"
+"""A LangGraph task (one node execution) is named after its node; there is no GenAI convention."""
+
+# --- GenAI semantic conventions ------------------------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+ERROR_TYPE: Final = "error.type"
+
+OP_INVOKE_AGENT: Final = "invoke_agent"
+OP_CHAT: Final = "chat"
+OP_EXECUTE_TOOL: Final = "execute_tool"
+TOKEN_TYPE_INPUT: Final = "input"
+TOKEN_TYPE_OUTPUT: Final = "output"
+
+# --- facts from LangGraph ------------------------------------------------------------------
+LANGGRAPH_NODE: Final = "langgraph.node"
+"""Name of the graph node a task executes."""
+LANGGRAPH_TASK_ID: Final = "langgraph.task.id"
+"""LangGraph's id of one task (one execution of one node)."""
+LANGGRAPH_STEP: Final = "langgraph.step"
+"""The superstep the task ran in."""
+LANGGRAPH_TRIGGERS: Final = "langgraph.triggers"
+"""Channels (or ``branch:…``/``__pregel_push``) that triggered the task."""
+LANGGRAPH_CHECKPOINT_NS: Final = "langgraph.checkpoint_ns"
+"""The task's checkpoint namespace, ``node:<task id>`` with ``|`` segments inside subgraphs."""
+EVENT_CUSTOM: Final = "langgraph.custom"
+"""One ``get_stream_writer`` write, on the span of the tool call or task that wrote it."""
+EVENT_INTERRUPT: Final = "langgraph.interrupt"
+"""The task called ``interrupt()``; the run ends with outcome ``interrupted``."""
+
+# --- derived by otelstream -----------------------------------------------------------------
+OTELSTREAM_OUTCOME: Final = "otelstream.outcome"
+"""How the run ended: ``completed``, ``error``, ``interrupted`` or ``cancelled``."""
+OTELSTREAM_TIME_TO_FIRST_TOKEN: Final = "otelstream.time_to_first_token"
+"""Seconds from the stream call to the first LLM content chunk of the whole run."""
+OTELSTREAM_CHUNK_COUNT_TOTAL: Final = "otelstream.chunks"
+"""How many chunks the chat call streamed (all of them, whatever the event budget)."""
+OTELSTREAM_CHUNK_GAP_MEAN: Final = "otelstream.chunk.gap.mean"
+"""Mean seconds between consecutive chunks of a chat call."""
+OTELSTREAM_CHUNK_GAP_MAX: Final = "otelstream.chunk.gap.max"
+"""Longest seconds between consecutive chunks of a chat call."""
+EVENT_CHUNK: Final = "otelstream.chunk"
+"""One window of streamed chunks, stamped at its first chunk."""
+OTELSTREAM_CHUNK_INDEX: Final = "otelstream.chunk.index"
+"""Index of the first chunk the event covers."""
+OTELSTREAM_CHUNK_COUNT: Final = "otelstream.chunk.count"
+"""How many consecutive chunks the event covers."""
+OTELSTREAM_CHUNK_TEXT: Final = "otelstream.chunk.text"
+"""The text of the chunks the event covers; only with content capture."""
+OTELSTREAM_CUSTOM_TYPE: Final = "otelstream.custom.type"
+"""Python type name of a custom write's payload."""
+OTELSTREAM_CUSTOM_SIZE: Final = "otelstream.custom.size"
+"""``len()`` of a custom write's payload, where it has one."""
+OTELSTREAM_CUSTOM_PAYLOAD: Final = "otelstream.custom.payload"
+"""A custom write's payload as bounded JSON; only with content capture."""
+OTELSTREAM_CUSTOM_COUNT: Final = "otelstream.custom.count"
+"""How many custom writes were attributed to the span."""
+OTELSTREAM_CUSTOM_DROPPED: Final = "otelstream.custom.dropped"
+"""Custom writes not recorded as events because the span's event budget was spent."""
+OTELSTREAM_ATTRIBUTION: Final = "otelstream.custom.attribution"
+"""``exact`` when the writer is known; ``ancestor`` when the write sits on the nearest certain
+ancestor because parallel tasks or tool calls could have written it."""
+OTELSTREAM_INTERRUPT_VALUE: Final = "otelstream.interrupt.value"
+"""The interrupt's value as bounded JSON; only with content capture."""
+
+# --- metrics -------------------------------------------------------------------------------
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
+METRIC_TASK_DURATION: Final = "otelstream.task.duration"
+"""Seconds one LangGraph task (node execution) took, by ``langgraph.node``."""
+
+OUTCOME_COMPLETED: Final = "completed"
+OUTCOME_ERROR: Final = "error"
+OUTCOME_INTERRUPTED: Final = "interrupted"
+OUTCOME_CANCELLED: Final = "cancelled"
