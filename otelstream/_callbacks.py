@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
     from uuid import UUID
 
-    from langchain_core.outputs import LLMResult
+    from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 
     from otelstream._record import RunRecorder
 
@@ -115,7 +115,14 @@ class SpanCallbackHandler(BaseCallbackHandler):
             _internal.internal_error("on_chat_model_start")
 
     def on_llm_new_token(
-        self, token: str, *, chunk: Any = None, run_id: UUID, **kwargs: Any
+        self,
+        token: str | list[str | dict[str, Any]],
+        *,
+        chunk: GenerationChunk | ChatGenerationChunk | None = None,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
     ) -> None:
         try:
             message = getattr(chunk, "message", None)
@@ -159,9 +166,8 @@ class SpanCallbackHandler(BaseCallbackHandler):
             # The same id LangGraph's `tools` stream mode reports for this call.
             call_id = kwargs.get("tool_call_id") or str(run_id)
             name = (serialized or {}).get("name") or kwargs.get("name") or "unknown"
-            self.recorder.tool_started(
-                run_id, metadata, str(name), str(call_id), inputs if inputs is not None else input_str
-            )
+            arguments = inputs if inputs is not None else input_str
+            self.recorder.tool_started(run_id, metadata, str(name), str(call_id), arguments)
         except Exception:
             _internal.internal_error("on_tool_start")
 

@@ -14,7 +14,16 @@ from __future__ import annotations
 class ChunkWindows:
     """Windows over one stream of chunks: chunk index and timestamp at each window's start."""
 
-    __slots__ = ("_budget", "_width", "count", "first_ns", "last_ns", "max_gap_ns", "starts", "times")
+    __slots__ = (
+        "_budget",
+        "_width",
+        "count",
+        "first_ns",
+        "last_ns",
+        "max_gap_ns",
+        "starts",
+        "times",
+    )
 
     def __init__(self, budget: int) -> None:
         if budget < 2:
@@ -39,7 +48,7 @@ class ChunkWindows:
             self.times.append(now_ns)
             return
         gap = now_ns - self.last_ns
-        if gap > self.max_gap_ns:
+        if gap > self.max_gap_ns:  # noqa: PLR1730 - cheaper than max() on the hot path
             self.max_gap_ns = gap
         self.last_ns = now_ns
         starts = self.starts
@@ -60,7 +69,9 @@ class ChunkWindows:
         """``(first chunk index, chunk count, timestamp ns)`` for each window, in order."""
         starts, times = self.starts, self.times
         bounds = [*starts[1:], self.count]
-        return [(start, end - start, ts) for start, end, ts in zip(starts, bounds, times)]
+        return [
+            (start, end - start, ts) for start, end, ts in zip(starts, bounds, times, strict=False)
+        ]
 
     @property
     def mean_gap_ns(self) -> float:

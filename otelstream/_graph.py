@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from langgraph.pregel import Pregel
+
 from otelstream._wrap import Tracing
 
 if TYPE_CHECKING:
@@ -22,7 +24,7 @@ class InstrumentedGraph:
     other attribute is the graph's own.
     """
 
-    __slots__ = ("_otelstream_tracing", "__wrapped__")
+    __slots__ = ("__wrapped__", "_otelstream_tracing")
 
     def __init__(self, graph: Any, tracing: Tracing) -> None:
         object.__setattr__(self, "__wrapped__", graph)
@@ -31,12 +33,15 @@ class InstrumentedGraph:
     def stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         """The graph's ``stream``, traced."""
         graph = self.__wrapped__
-        return self._otelstream_tracing.stream(graph, graph.stream, args, kwargs)
+        stream: Iterator[Any] = self._otelstream_tracing.stream(graph, graph.stream, args, kwargs)
+        return stream
 
     def astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         """The graph's ``astream``, traced."""
         graph = self.__wrapped__
-        return self._otelstream_tracing.astream(graph, graph.astream, args, kwargs)
+        tracing = self._otelstream_tracing
+        stream: AsyncIterator[Any] = tracing.astream(graph, graph.astream, args, kwargs)
+        return stream
 
     def invoke(self, *args: Any, **kwargs: Any) -> Any:
         """The graph's own ``invoke``, reading its chunks from the traced ``stream``."""
@@ -78,8 +83,6 @@ def instrument(
     Raises:
         TypeError: ``graph`` is not a compiled graph, or ``options`` is not an ``Options``.
     """
-    from langgraph.pregel import Pregel
-
     if isinstance(graph, InstrumentedGraph):
         msg = "this graph is already instrumented; pass the original graph to instrument()"
         raise TypeError(msg)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from opentelemetry.metrics import Histogram, Meter
+from typing import TYPE_CHECKING
 
 from otelstream import names
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import Histogram, Meter
 
 # GenAI semantic conventions: duration buckets double from 10 ms to 81.92 s.
 DURATION_BUCKETS = [0.01 * 2**i for i in range(14)]

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from langgraph.errors import GraphBubbleUp, GraphInterrupt
 from opentelemetry import trace
 from opentelemetry.sdk.trace import SpanLimits
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -50,14 +51,10 @@ _RESERVED_EVENTS = 8
 
 def _is_bubble_up(error: BaseException) -> bool:
     """LangGraph's control flow (``interrupt()``, ``Command(graph=PARENT)``) is not an error."""
-    from langgraph.errors import GraphBubbleUp
-
     return isinstance(error, GraphBubbleUp)
 
 
 def _is_interrupt(error: BaseException) -> bool:
-    from langgraph.errors import GraphInterrupt
-
     return isinstance(error, GraphInterrupt)
 
 

@@ -125,7 +125,9 @@ class Tracing:
                     yield out
         except GeneratorExit:
             outcome = names.OUTCOME_CANCELLED
-            inner.close()
+            close = getattr(inner, "close", None)
+            if close is not None:
+                close()  # LangGraph's close waits for in-flight tasks, as bare does
             raise
         except BaseException as exc:
             outcome, error = _failed(exc)

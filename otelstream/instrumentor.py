@@ -9,9 +9,9 @@ callbacks and is not traced a second time.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from langgraph.pregel.main import Pregel
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
@@ -19,6 +19,9 @@ from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
 from otelstream._wrap import Tracing
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
 
 _MODULE = "langgraph.pregel.main"
 
@@ -48,7 +51,5 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         wrap_function_wrapper(_MODULE, "Pregel.astream", astream)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        from langgraph.pregel.main import Pregel
-
         unwrap(Pregel, "stream")
         unwrap(Pregel, "astream")

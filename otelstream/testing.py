@@ -27,8 +27,8 @@ if TYPE_CHECKING:
         AsyncCallbackManagerForLLMRun,
         CallbackManagerForLLMRun,
     )
+    from langchain_core.language_models import LangSmithParams
     from langchain_core.language_models.base import LanguageModelInput
-    from langchain_core.language_models.chat_models import LangSmithParams
     from langchain_core.runnables import Runnable
 
 
@@ -64,7 +64,9 @@ class FakeStreamingChatModel(BaseChatModel):
             "ls_model_type": "chat",
         }
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+    def bind_tools(
+        self, tools: Sequence[Any], **kwargs: Any
+    ) -> Runnable[LanguageModelInput, AIMessage]:
         """Accept any tools: the script decides which tools are called."""
         return self
 

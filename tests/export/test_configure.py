@@ -19,9 +19,9 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
+from otlp_testkit import all_spans, free_port, read_otlp_jsonl
 
 from otelstream.export import Telemetry, configure
-from tests.export.conftest import all_spans, free_port, read_otlp_jsonl
 
 
 def _emit(telemetry: Telemetry) -> None:
