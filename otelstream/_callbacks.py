@@ -43,6 +43,7 @@ class SpanCallbackHandler(BaseCallbackHandler):
 
     def __init__(self, recorder: RunRecorder) -> None:
         self.recorder = recorder
+        self._chats = recorder.chats
 
     @property
     def raise_error(self) -> bool:  # type: ignore[override]
@@ -124,11 +125,12 @@ class SpanCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
+        # Every streamed chunk passes here: one dict lookup, then the chat's own bookkeeping.
+        chat = self._chats.get(run_id)
+        if chat is None:
+            return
         try:
-            message = getattr(chunk, "message", None)
-            # Content may be a list of blocks; only its presence matters without capture.
-            text = token if isinstance(token, str) else ("" if not token else str(token))
-            self.recorder.chunk(run_id, text, bool(getattr(message, "tool_call_chunks", None)))
+            chat.add(token, chunk)
         except Exception:
             _internal.internal_error("on_llm_new_token")
 

@@ -95,6 +95,7 @@ class _Work:
 class _Task(_Work):
     key: str = ""
     run_id: UUID | None = None
+    tool_calls: int = 0
 
 
 @dataclass(eq=False)
@@ -109,19 +110,38 @@ class _Chat:
     __slots__ = (
         "attributes",
         "content_ns",
+        "run",
         "span",
         "start_ns",
         "texts",
         "windows",
     )
 
-    def __init__(self, span: Span, start_ns: int, budget: int, capture: bool) -> None:
+    def __init__(
+        self, run: RunRecorder, span: Span, start_ns: int, budget: int, capture: bool
+    ) -> None:
+        self.run = run
         self.span = span
         self.start_ns = start_ns
         self.windows = ChunkWindows(budget)
         self.content_ns: int | None = None
         self.texts: list[str] | None = [] if capture else None
         self.attributes: dict[str, AttributeValue] = {}
+
+    def add(self, token: Any, chunk: Any) -> None:
+        """One streamed chunk: the hot path, a clock read and a few compares."""
+        now = time.time_ns()
+        self.windows.add(now)
+        if self.content_ns is None and (token or _has_tool_call(chunk)):
+            self.content_ns = now
+            if self.run.first_content_ns is None:
+                self.run.first_content_ns = now
+        if self.texts is not None:
+            self.texts.append(token if isinstance(token, str) else str(token))
+
+
+def _has_tool_call(chunk: Any) -> bool:
+    return bool(getattr(getattr(chunk, "message", None), "tool_call_chunks", None))
 
 
 class RunRecorder:
@@ -136,6 +156,7 @@ class RunRecorder:
         parent: The caller's context; the run span is its child.
         sees_nested: Whether the stream reports ``tasks``/``tools``/``custom`` events from inside
             subgraphs (``subgraphs=True`` was requested internally).
+        watches_tools: Whether the stream reports ``tools`` events (the mode was requested).
     """
 
     def __init__(
@@ -148,11 +169,13 @@ class RunRecorder:
         conversation_id: str | None,
         parent: Context | None,
         sees_nested: bool,
+        watches_tools: bool,
     ) -> None:
         self._tracer = tracer
         self._instruments = instruments
         self._options = options
         self._sees_nested = sees_nested
+        self._watches_tools = watches_tools
         self._lock = threading.Lock()
         self._finished = False
         self.start_ns = time.time_ns()
@@ -183,7 +206,8 @@ class RunRecorder:
         self._task_runs: dict[UUID, str] = {}
         self._tools: dict[UUID, _Tool] = {}
         self._tools_by_call: dict[str, _Tool] = {}
-        self._chats: dict[UUID, _Chat] = {}
+        self.chats: dict[UUID, _Chat] = {}
+        """Chat calls in flight by callback run id; the handler reads it on every chunk."""
         # The stream's view, in stream order: open task keys per namespace, open tool-call ids per
         # task key.
         self._open_tasks: dict[tuple[str, ...], list[str]] = {}
@@ -320,8 +344,7 @@ class RunRecorder:
                 start_ns=now,
                 # The `tools` stream reports this call only when we asked for it and can see
                 # its namespace.
-                awaits_stream_end=self._options.trace_chunks
-                and (self._sees_nested or graph_ns_is_root),
+                awaits_stream_end=self._watches_tools and (self._sees_nested or graph_ns_is_root),
                 task_key=task_key,
                 call_id=call_id,
                 metric_attributes={
@@ -331,6 +354,9 @@ class RunRecorder:
             )
             self._tools[run_id] = tool
             self._tools_by_call[call_id] = tool
+            task = self._tasks.get(task_key) if task_key is not None else None
+            if task is not None:
+                task.tool_calls += 1
 
     def tool_ended(self, run_id: UUID, output: Any, error: BaseException | None) -> None:
         """A tool returned or raised."""
@@ -390,33 +416,19 @@ class RunRecorder:
             attributes=attributes,
             start_time=now,
         )
-        chat = _Chat(span, now, self._chunk_budget, self._options.capture_content)
+        chat = _Chat(self, span, now, self._chunk_budget, self._options.capture_content)
         chat.attributes = {
             names.GEN_AI_OPERATION_NAME: names.OP_CHAT,
             names.GEN_AI_REQUEST_MODEL: model,
         }
         if provider:
             chat.attributes[names.GEN_AI_PROVIDER_NAME] = provider
-        self._chats[run_id] = chat
-
-    def chunk(self, run_id: UUID, token: str, has_tool_call: bool) -> None:
-        """One streamed chunk of a chat call: the hot path, a clock read and a few compares."""
-        chat = self._chats.get(run_id)
-        if chat is None:
-            return
-        now = time.time_ns()
-        chat.windows.add(now)
-        if chat.content_ns is None and (token or has_tool_call):
-            chat.content_ns = now
-            if self.first_content_ns is None:
-                self.first_content_ns = now
-        if chat.texts is not None:
-            chat.texts.append(token)
+        self.chats[run_id] = chat
 
     def chat_ended(self, run_id: UUID, message: Any, error: BaseException | None) -> None:
         """A chat call returned (``message`` is its final message, if any) or raised."""
         now = time.time_ns()
-        chat = self._chats.pop(run_id, None)
+        chat = self.chats.pop(run_id, None)
         if chat is None:
             return
         self._end_chat(chat, now, message, error)
@@ -566,7 +578,12 @@ class RunRecorder:
                     target = self._tools_by_call.get(calls[0]) or target
                     exact = target is not None
                 else:
-                    exact = target is not None and not calls
+                    # Without the `tools` stream a tool of this task may have written it.
+                    exact = (
+                        target is not None
+                        and not calls
+                        and (self._watches_tools or not getattr(target, "tool_calls", 0))
+                    )
             if target is None or target.ended:
                 exact = False
                 target = self._tasks.get(NS_SEP.join(ns)) if ns else None
@@ -629,8 +646,8 @@ class RunRecorder:
             if self._finished:
                 return
             self._finished = True
-            chats = list(self._chats.values())
-            self._chats.clear()
+            chats = list(self.chats.values())
+            self.chats.clear()
             for chat in chats:
                 self._end_chat(chat, now, None, None)
             for tool in list(self._tools_by_call.values()):

@@ -44,6 +44,7 @@ class Plan:
         user_subgraphs: The caller's ``subgraphs``, as a truth value.
         v2: Whether the caller asked for ``version="v2"`` parts.
         sees_nested: Whether otelstream asked for ``subgraphs=True`` internally.
+        watches_tools: Whether otelstream asked for the ``tools`` mode internally.
     """
 
     input: Any
@@ -54,6 +55,7 @@ class Plan:
     user_subgraphs: bool
     v2: bool
     sees_nested: bool
+    watches_tools: bool
 
     @property
     def agent_name(self) -> str:
@@ -128,7 +130,7 @@ def plan(
     kwargs: dict[str, Any],
     handler_type: type,
     *,
-    trace_chunks: bool,
+    watch_tools: bool,
 ) -> Plan | None:
     """Work out the internal request for ``stream(*args, **kwargs)``.
 
@@ -162,7 +164,7 @@ def plan(
     if not _valid_mode(mode):
         return None
     user_modes = [mode] if isinstance(mode, str) else list(mode)
-    extra = (*_OBSERVED_MODES, _TOOLS_MODE) if trace_chunks else _OBSERVED_MODES
+    extra = (*_OBSERVED_MODES, _TOOLS_MODE) if watch_tools else _OBSERVED_MODES
     internal_modes = list(dict.fromkeys([*user_modes, *extra]))
     user_subgraphs = bool(rest.get("subgraphs", False))
     # Asking for subgraphs changes what `messages` yields for a subgraph node (its final
@@ -181,6 +183,7 @@ def plan(
         user_subgraphs=user_subgraphs,
         v2=version == "v2",
         sees_nested=sees_nested,
+        watches_tools=watch_tools,
     )
 
 

@@ -11,8 +11,11 @@ into the caller's context between chunks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import weakref
 from typing import TYPE_CHECKING, Any
 
+from langgraph.prebuilt import ToolNode
 from opentelemetry import metrics, trace
 
 from otelstream import __version__, _internal, names
@@ -52,6 +55,24 @@ class Tracing:
         self._handler_type = (
             StreamingSpanCallbackHandler if self.options.trace_chunks else SpanCallbackHandler
         )
+        self._tool_graphs: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+    def _watch_tools(self, graph: Any) -> bool:
+        """Ask for the ``tools`` mode only where a ``ToolNode`` can use it.
+
+        Its handler costs every streamed chunk a callback dispatch, and, like ``messages``, it
+        makes chat models stream; graphs without tool nodes get tool spans from callbacks alone.
+        """
+        if not self.options.trace_chunks:
+            return False
+        try:
+            return self._tool_graphs[graph]
+        except (KeyError, TypeError):
+            pass
+        answer = _runs_tool_nodes(graph)
+        with contextlib.suppress(TypeError):  # not weak-referenceable: ask again next time
+            self._tool_graphs[graph] = answer
+        return answer
 
     def _plan(self, graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Plan | None:
         try:
@@ -60,7 +81,7 @@ class Tracing:
                 args,
                 kwargs,
                 SpanCallbackHandler,
-                trace_chunks=self.options.trace_chunks,
+                watch_tools=self._watch_tools(graph),
             )
         except Exception:
             _internal.internal_error("plan")
@@ -75,6 +96,7 @@ class Tracing:
             conversation_id=plan_.conversation_id,
             parent=None,
             sees_nested=plan_.sees_nested,
+            watches_tools=plan_.watches_tools,
         )
         return recorder, add_handler(plan_, self._handler_type(recorder))
 
@@ -167,6 +189,18 @@ class Tracing:
         finally:
             if recorder is not None:
                 _finish(recorder, outcome, error)
+
+
+def _runs_tool_nodes(graph: Any) -> bool:
+    try:
+        graphs = [graph, *(sub for _, sub in graph.get_subgraphs(recurse=True))]
+        return any(
+            isinstance(getattr(node, "bound", None), ToolNode)
+            for each in graphs
+            for node in getattr(each, "nodes", {}).values()
+        )
+    except Exception:
+        return True  # cannot tell: watching costs a little time, not watching costs precision
 
 
 _WATCHED = frozenset({"tasks", "tools", "custom", "updates", "values"})
