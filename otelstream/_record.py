@@ -17,6 +17,7 @@ Spans are never made current: parents are passed explicitly as contexts.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
@@ -49,9 +50,16 @@ NS_SEP = "|"
 _RESERVED_EVENTS = 8
 
 
-def _is_bubble_up(error: BaseException) -> bool:
-    """LangGraph's control flow (``interrupt()``, ``Command(graph=PARENT)``) is not an error."""
-    return isinstance(error, GraphBubbleUp)
+_NOT_ERRORS = (GraphBubbleUp, asyncio.CancelledError, GeneratorExit, KeyboardInterrupt)
+
+
+def _is_failure(error: BaseException | None) -> bool:
+    """Whether ``error`` marks the work as failed.
+
+    LangGraph's control flow (``interrupt()``, ``Command(graph=PARENT)``) and cancellation (the
+    consumer closed the stream or cancelled its task) end work without it having failed.
+    """
+    return error is not None and not isinstance(error, _NOT_ERRORS)
 
 
 def _is_interrupt(error: BaseException) -> bool:
@@ -287,7 +295,7 @@ class RunRecorder:
             task.end_ns = now
             if error is not None and _is_interrupt(error):
                 self._interrupt(task.span, error, now)
-            elif error is not None and not _is_bubble_up(error):
+            elif _is_failure(error):
                 task.error = error
             self._maybe_end(task)
 
@@ -366,7 +374,7 @@ class RunRecorder:
             if tool is None or tool.end_ns is not None:
                 return
             tool.end_ns = now
-            if error is not None and not _is_bubble_up(error):
+            if _is_failure(error):
                 tool.error = error
             elif error is None and self._options.capture_content:
                 result = getattr(output, "content", output)
@@ -454,7 +462,7 @@ class RunRecorder:
             )
         if message is not None:
             self._response_attributes(span, message, metric_attributes, context)
-        if error is not None:
+        if error is not None and _is_failure(error):
             metric_attributes[names.ERROR_TYPE] = _error_attributes(span, error)
         span.end(end_time=now)
         self._instruments.operation_duration.record(

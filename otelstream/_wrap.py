@@ -214,7 +214,7 @@ def _observe(recorder: RunRecorder, ns: tuple[str, ...], mode: str, payload: Any
             recorder.stream_task(ns, payload)
         elif mode == "tools":
             recorder.stream_tool(payload)
-        elif not ns and isinstance(payload, dict) and payload.get("__interrupt__"):
+        elif not ns and isinstance(payload, dict) and "__interrupt__" in payload:
             # A static interrupt (interrupt_before/after) reaches only updates and values.
             recorder.interrupted = True
     except Exception:

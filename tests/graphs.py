@@ -36,12 +36,12 @@ class ChatState(TypedDict):
 
 
 def chat_input() -> dict[str, Any]:
-    """The input for ``linear_graph``, ``subgraph_graph``, ``agent_graph`` and ``tool_node_graph``."""
+    """The input for every graph here but ``fan_out_graph``: one human message, count 0."""
     return {"messages": [HumanMessage(content="hi")], "count": 0}
 
 
 def linear_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
-    """``prepare -> chat -> finish``; ``chat`` streams "hello there world" and writes custom events."""
+    """``prepare -> chat -> finish``; ``chat`` streams a model answer and writes custom events."""
     model = FakeStreamingChatModel(responses=[AIMessage(content="hello there world")])
 
     def prepare(state: ChatState) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def fan_out_input() -> dict[str, Any]:
 
 
 def fan_out_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
-    """``split`` sends each item to a parallel ``work`` task that calls a model and writes custom events."""
+    """``split`` sends each item to a parallel ``work`` task (custom event, then a model call)."""
     model = FakeStreamingChatModel(responses=[AIMessage(content="done with it")])
 
     def split(state: FanOutState) -> dict[str, Any]:
@@ -112,8 +112,8 @@ def fan_out_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledSt
 
 
 def subgraph_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
-    """``before -> inner (a compiled subgraph) -> after``; the subgraph's node streams a model answer
-    and writes custom events."""
+    """``before -> inner -> after``, ``inner`` a compiled subgraph whose node calls a model and
+    writes custom events."""
     model = FakeStreamingChatModel(responses=[AIMessage(content="from the inside")])
 
     def inner_chat(state: ChatState) -> dict[str, Any]:
@@ -181,7 +181,7 @@ def agent_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStat
 
 
 def tool_node_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledStateGraph:
-    """A hand-written ``agent -> ToolNode`` loop; the model calls ``add`` and ``shout`` in parallel."""
+    """A hand-written ``agent <-> ToolNode`` loop; the model calls ``add`` and ``shout`` at once."""
     model = FakeStreamingChatModel(
         responses=[
             tool_calls(

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import operator
 import time
-from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.trace import Span
 from typing_extensions import TypedDict
 
 from otelstream import names
-from otelstream.testing import FakeStreamingChatModel
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from opentelemetry.trace import Span
+
+    from otelstream.testing import FakeStreamingChatModel
 
 USER = {"messages": [{"role": "user", "content": "hello"}]}
 
@@ -141,8 +146,6 @@ def chat_graph(model: FakeStreamingChatModel, *, name: str | None = None) -> Any
     async def aagent(state: MessagesState) -> dict[str, Any]:
         return {"messages": [await model.ainvoke(state["messages"])]}
 
-    from langchain_core.runnables import RunnableLambda
-
     builder = StateGraph(MessagesState)
     builder.add_node("agent", RunnableLambda(agent, afunc=aagent, name="agent"))
     builder.add_edge(START, "agent")
@@ -158,8 +161,6 @@ def toolnode_graph(model: FakeStreamingChatModel, tools: list[Any]) -> Any:
 
     async def aagent(state: MessagesState) -> dict[str, Any]:
         return {"messages": [await model.ainvoke(state["messages"])]}
-
-    from langchain_core.runnables import RunnableLambda
 
     builder = StateGraph(MessagesState)
     builder.add_node("agent", RunnableLambda(agent, afunc=aagent, name="agent"))
@@ -209,3 +210,30 @@ def fetch_records(source: str) -> str:
 def final(text: str = "Done.") -> AIMessage:
     """A scripted final answer with no tool calls."""
     return AIMessage(content=text)
+
+
+# ---- metrics --------------------------------------------------------------------------------
+
+
+def metric_points(reader: Any) -> dict[str, list[Any]]:
+    """Every metric's data points from an InMemoryMetricReader, by metric name."""
+    out: dict[str, list[Any]] = {}
+    data = reader.get_metrics_data()
+    if data is None:
+        return out
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                out.setdefault(metric.name, []).extend(metric.data.data_points)
+    return out
+
+
+def metric_units(reader: Any) -> dict[str, str]:
+    """Every metric's unit, by metric name."""
+    out: dict[str, str] = {}
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                out[metric.name] = metric.unit
+    return out

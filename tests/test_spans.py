@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import operator
 import time
 from typing import Annotated, Any
 
-from langchain.agents import create_agent
-from langchain_core.messages import AIMessage
-from langchain_core.tools import tool
-from langgraph.config import get_stream_writer
-from langgraph.graph import END, START, MessagesState, StateGraph
-from langgraph.types import Send
-from opentelemetry.trace import SpanKind
-from typing_extensions import TypedDict
-
-import otelstream
 from helpers import (
     USER,
     by_op,
@@ -34,6 +25,17 @@ from helpers import (
     task_spans,
     toolnode_graph,
 )
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableLambda
+from langchain_core.tools import tool
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.types import Send
+from opentelemetry.trace import SpanKind
+from typing_extensions import TypedDict
+
+import otelstream
 from otelstream import names
 from otelstream.testing import FakeStreamingChatModel, tool_call, tool_calls
 
@@ -156,8 +158,6 @@ def _sleepy_graph(model: FakeStreamingChatModel, pause: float) -> Any:
         await asyncio.sleep(pause)
         return {"messages": [await model.ainvoke(state["messages"])]}
 
-    from langchain_core.runnables import RunnableLambda
-
     builder = StateGraph(MessagesState)
     builder.add_node("agent", RunnableLambda(agent, afunc=aagent, name="agent"))
     builder.add_edge(START, "agent")
@@ -178,7 +178,7 @@ def _check_ttft(got: list[Any]) -> None:
 
 
 def test_chat_span_starts_with_the_model_call_not_the_node(tracer_provider, spans):
-    """A node sleeping before its model call: chat TTFT counts from the call, run TTFT from the stream."""
+    """A node sleeps, then calls the model: chat TTFT counts from the call, run TTFT from stream."""
     model = FakeStreamingChatModel(responses=[final("hello there")], first_chunk_delay=0.1)
     traced = otelstream.instrument(_sleepy_graph(model, 0.2), tracer_provider=tracer_provider)
     list(traced.stream(USER, stream_mode="updates"))
@@ -226,7 +226,9 @@ def test_create_agent_tool_spans_one_task_per_call(tracer_provider, spans):
     """create_agent runs each tool call in its own task; each execute_tool span sits under it."""
     model = FakeStreamingChatModel(
         responses=[
-            tool_calls(("get_weather", {"city": "SF"}, "c1"), ("get_weather", {"city": "NY"}, "c2")),
+            tool_calls(
+                ("get_weather", {"city": "SF"}, "c1"), ("get_weather", {"city": "NY"}, "c2")
+            ),
             final("sunny"),
         ]
     )
@@ -250,7 +252,9 @@ def test_toolnode_parallel_calls_share_one_task(tracer_provider, spans):
     """A hand-written ToolNode is one task; its parallel tool calls are sibling spans under it."""
     model = FakeStreamingChatModel(
         responses=[
-            tool_calls(("get_weather", {"city": "SF"}, "c1"), ("get_weather", {"city": "NY"}, "c2")),
+            tool_calls(
+                ("get_weather", {"city": "SF"}, "c1"), ("get_weather", {"city": "NY"}, "c2")
+            ),
             final("sunny"),
         ]
     )
@@ -269,7 +273,9 @@ async def test_toolnode_parallel_calls_share_one_task_async(tracer_provider, spa
     """Async: a ToolNode's gathered tool calls are sibling spans under its one task."""
     model = FakeStreamingChatModel(
         responses=[
-            tool_calls(("get_weather", {"city": "SF"}, "c1"), ("get_weather", {"city": "NY"}, "c2")),
+            tool_calls(
+                ("get_weather", {"city": "SF"}, "c1"), ("get_weather", {"city": "NY"}, "c2")
+            ),
             final("sunny"),
         ]
     )
@@ -293,10 +299,8 @@ def test_failing_tool_span_is_error(tracer_provider, spans):
     graph = toolnode_graph(model, [broken_tool])
     graph.nodes["tools"].bound.handle_tool_errors = False
     traced = otelstream.instrument(graph, tracer_provider=tracer_provider)
-    try:
+    with contextlib.suppress(ValueError):
         traced.invoke(USER)
-    except ValueError:
-        pass
     got = spans()
     span = one(got, "execute_tool broken_tool")
     assert not span.status.is_ok
@@ -336,7 +340,7 @@ def test_subgraph_tasks_nest_under_the_enclosing_task(tracer_provider, spans):
 
 
 def test_custom_write_event_on_the_writing_task(tracer_provider, spans):
-    """A custom write becomes a langgraph.custom event on the task that wrote it, without payload."""
+    """A custom write is a langgraph.custom event on the task that wrote it, without payload."""
 
     def writer_node(state: MessagesState) -> dict[str, Any]:
         get_stream_writer()({"step": 1, "note": "working"})
@@ -431,9 +435,13 @@ def test_parallel_custom_writes_never_on_a_wrong_span(tracer_provider, spans):
             elif span is run:
                 assert event.attributes[names.OTELSTREAM_ATTRIBUTION] == "ancestor"
             else:
-                tool_kids = [c for c in children(got, span) if c.attributes.get(names.GEN_AI_TOOL_CALL_ID)]
+                tool_kids = [
+                    c for c in children(got, span) if c.attributes.get(names.GEN_AI_TOOL_CALL_ID)
+                ]
                 assert len(tool_kids) == 1
-                city = {"pa": "A", "pb": "B", "pc": "C"}[tool_kids[0].attributes[names.GEN_AI_TOOL_CALL_ID]]
+                city = {"pa": "A", "pb": "B", "pc": "C"}[
+                    tool_kids[0].attributes[names.GEN_AI_TOOL_CALL_ID]
+                ]
                 assert payload == f'"progress {city}"'
     assert seen == 3
 
@@ -451,7 +459,7 @@ def test_run_span_is_child_of_callers_span(tracer_provider, spans):
 
 
 def test_non_streamed_model_spans_without_trace_chunks(tracer_provider, spans):
-    """With trace_chunks off the model generates: a chat span without chunk events or stream flag."""
+    """With trace_chunks off the model generates: a chat span without chunk events."""
     model = FakeStreamingChatModel(responses=[final("a b c")])
     traced = otelstream.instrument(
         chat_graph(model),
