@@ -32,7 +32,6 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
     LogRecordExporter,
-    LogRecordExportResult,
 )
 from opentelemetry.sdk.environment_variables import (
     OTEL_EXPORTER_OTLP_ENDPOINT,
@@ -42,15 +41,20 @@ from opentelemetry.sdk.environment_variables import (
 )
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricExportResult,
     MetricReader,
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from otelstream.export._guard import (
+    CountingLogExporter,
+    CountingMetricExporter,
+    CountingSpanExporter,
+    FailureCount,
+    run_bounded,
+)
 from otelstream.export._jsonl import (
     JsonLinesLogExporter,
     JsonLinesMetricExporter,
@@ -58,11 +62,8 @@ from otelstream.export._jsonl import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
-    from opentelemetry.sdk._logs import ReadableLogRecord
-    from opentelemetry.sdk.metrics.export import MetricsData
-    from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.util.types import AttributeValue
 
 __all__ = [
@@ -95,18 +96,6 @@ _ENDPOINT_ENV: dict[_Signal, str] = {
 }
 
 
-class _FailureCount:
-    """Thread-safe counters of failed exports, by signal."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts: dict[str, int] = {"traces": 0, "metrics": 0, "logs": 0}
-
-    def add(self, signal: str) -> None:
-        with self._lock:
-            self.counts[signal] += 1
-
-
 @dataclass
 class Telemetry:
     """What :func:`configure` set up; call :meth:`shutdown` when the application ends.
@@ -124,7 +113,7 @@ class Telemetry:
     logger_provider: LoggerProvider | None = None
     trace_file: Path | None = None
     metrics_file: Path | None = None
-    _failures: _FailureCount = field(default_factory=_FailureCount, repr=False)
+    _failures: FailureCount = field(default_factory=FailureCount, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _done: bool = field(default=False, repr=False)
 
@@ -142,7 +131,7 @@ class Telemetry:
         Returns:
             Whether everything was flushed in time.
         """
-        return _run_bounded(self._flush_all, timeout, "flush")
+        return run_bounded(self._flush_all, timeout, "flush")
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Flush and shut down all providers, waiting at most ``timeout`` seconds.
@@ -163,7 +152,7 @@ class Telemetry:
                 return True
             self._done = True
         atexit.unregister(self.shutdown)
-        return _run_bounded(lambda: self._shutdown_all(timeout), timeout, "shutdown")
+        return run_bounded(lambda: self._shutdown_all(timeout), timeout, "shutdown")
 
     def _flush_all(self) -> None:
         self.tracer_provider.force_flush()
@@ -188,106 +177,6 @@ class Telemetry:
                 step()
             except Exception:
                 _logger.debug("otelstream: %s shutdown step failed", signal, exc_info=True)
-
-
-def _run_bounded(work: Any, timeout: float, what: str) -> bool:
-    """Run ``work()`` in a daemon thread and wait at most ``timeout`` seconds for it."""
-    error: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            work()
-        except Exception as exc:
-            error.append(exc)
-
-    thread = threading.Thread(target=target, name=f"otelstream-{what}", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        _logger.warning("otelstream: telemetry %s did not finish within %.1f s", what, timeout)
-        return False
-    if error:
-        _logger.warning("otelstream: telemetry %s failed: %r", what, error[0])
-        return False
-    return True
-
-
-class _CountingSpanExporter(SpanExporter):
-    """Counts failed exports and keeps exporter exceptions away from the SDK worker thread."""
-
-    def __init__(self, inner: SpanExporter, failures: _FailureCount) -> None:
-        self.inner = inner
-        self._failures = failures
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            result = self.inner.export(spans)
-        except Exception:
-            _logger.debug("otelstream: span exporter raised", exc_info=True)
-            result = SpanExportResult.FAILURE
-        if result is not SpanExportResult.SUCCESS:
-            self._failures.add("traces")
-        return result
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-
-class _CountingMetricExporter(MetricExporter):
-    """Counts failed exports; keeps the inner exporter's temporality and aggregation choices."""
-
-    def __init__(self, inner: MetricExporter, failures: _FailureCount) -> None:
-        super().__init__(
-            preferred_temporality=inner._preferred_temporality,
-            preferred_aggregation=inner._preferred_aggregation,
-        )
-        self.inner = inner
-        self._failures = failures
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> MetricExportResult:
-        try:
-            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        except Exception:
-            _logger.debug("otelstream: metric exporter raised", exc_info=True)
-            result = MetricExportResult.FAILURE
-        if result is not MetricExportResult.SUCCESS:
-            self._failures.add("metrics")
-        return result
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
-
-
-class _CountingLogExporter(LogRecordExporter):
-    """Counts failed exports of log records."""
-
-    def __init__(self, inner: LogRecordExporter, failures: _FailureCount) -> None:
-        self.inner = inner
-        self._failures = failures
-
-    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        try:
-            result = self.inner.export(batch)
-        except Exception:
-            _logger.debug("otelstream: log exporter raised", exc_info=True)
-            result = LogRecordExportResult.FAILURE
-        if result is not LogRecordExportResult.SUCCESS:
-            self._failures.add("logs")
-        return result
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()  # type: ignore[no-untyped-call]
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self.inner.force_flush(timeout_millis)
 
 
 def _env(name: str) -> str:
@@ -380,7 +269,7 @@ def configure(
         attributes[SERVICE_NAME] = service_name
     # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME under ours.
     resource = Resource.create(attributes)
-    failures = _FailureCount()
+    failures = FailureCount()
 
     explicit_trace_file = jsonl_path if jsonl_path is not None else _env(OTELSTREAM_TRACE_FILE)
     trace_path = Path(explicit_trace_file or DEFAULT_TRACE_FILE)
@@ -399,7 +288,7 @@ def configure(
         trace_exporters.append(JsonLinesSpanExporter(trace_file))
     for exporter in trace_exporters:
         tracer_provider.add_span_processor(
-            BatchSpanProcessor(_CountingSpanExporter(exporter, failures))
+            BatchSpanProcessor(CountingSpanExporter(exporter, failures))
         )
 
     # --- metrics --------------------------------------------------------------------------
@@ -412,13 +301,13 @@ def configure(
         if issubclass(cls, MetricReader):
             readers.append(cls())  # a pull exporter such as Prometheus is its own reader
         else:
-            readers.append(PeriodicExportingMetricReader(_CountingMetricExporter(cls(), failures)))
+            readers.append(PeriodicExportingMetricReader(CountingMetricExporter(cls(), failures)))
     metrics_file: Path | None = None
     if metric_classes is None or explicit_metrics_file:
         metrics_file = Path(explicit_metrics_file or _metrics_path_for(trace_path)).absolute()
         readers.append(
             PeriodicExportingMetricReader(
-                _CountingMetricExporter(JsonLinesMetricExporter(metrics_file), failures)
+                CountingMetricExporter(JsonLinesMetricExporter(metrics_file), failures)
             )
         )
     meter_provider = MeterProvider(
@@ -440,7 +329,7 @@ def configure(
             log_exporters.append(JsonLinesLogExporter(logs_path.absolute()))
         for log_exporter in log_exporters:
             logger_provider.add_log_record_processor(
-                BatchLogRecordProcessor(_CountingLogExporter(log_exporter, failures))
+                BatchLogRecordProcessor(CountingLogExporter(log_exporter, failures))
             )
 
     telemetry = Telemetry(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from otlp_testkit import make_agent_graph
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.fixture

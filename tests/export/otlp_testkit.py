@@ -9,97 +9,23 @@ import re
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 from google.protobuf import json_format
-from google.protobuf.message import Message
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 from langgraph.config import get_stream_writer
 
+from otelstream.testing import FakeStreamingChatModel
+
 REPO = Path(__file__).resolve().parents[2]
 
-try:  # the core's fake model, once it exists
-    from otelstream.testing import FakeStreamingChatModel  # type: ignore[import-not-found]
-except ImportError:
-
-    class FakeStreamingChatModel(BaseChatModel):  # type: ignore[no-redef]
-        """Streams scripted AIMessages word by word; tool calls arrive on the last chunk.
-
-        A stand-in for ``otelstream.testing.FakeStreamingChatModel`` with the same constructor.
-        """
-
-        responses: list[AIMessage]
-        model_name: str = "fake-model"
-        index: int = 0
-
-        @property
-        def _llm_type(self) -> str:
-            return "fake-streaming"
-
-        def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
-            params = super()._get_ls_params(stop=stop, **kwargs)
-            params["ls_provider"] = "fake"
-            params["ls_model_name"] = self.model_name
-            return params
-
-        def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
-            return self
-
-        def _next(self) -> AIMessage:
-            message = self.responses[self.index % len(self.responses)]
-            self.index += 1
-            return message
-
-        def _generate(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: CallbackManagerForLLMRun | None = None,
-            **kwargs: Any,
-        ) -> ChatResult:
-            return ChatResult(generations=[ChatGeneration(message=self._next())])
-
-        def _stream(
-            self,
-            messages: list[BaseMessage],
-            stop: list[str] | None = None,
-            run_manager: CallbackManagerForLLMRun | None = None,
-            **kwargs: Any,
-        ) -> Iterator[ChatGenerationChunk]:
-            message = self._next()
-            words = re.split(r"(\s)", str(message.content)) if message.content else []
-            for word in words:
-                chunk = ChatGenerationChunk(message=AIMessageChunk(content=word))
-                if run_manager:
-                    run_manager.on_llm_new_token(word, chunk=chunk)
-                yield chunk
-            last = AIMessageChunk(
-                content="",
-                tool_call_chunks=[
-                    {
-                        "name": call["name"],
-                        "args": json.dumps(call["args"]),
-                        "id": call["id"],
-                        "index": i,
-                        "type": "tool_call_chunk",
-                    }
-                    for i, call in enumerate(message.tool_calls)
-                ],
-                usage_metadata={
-                    "input_tokens": 7,
-                    "output_tokens": len(words),
-                    "total_tokens": 7 + len(words),
-                },
-                chunk_position="last",
-            )
-            yield ChatGenerationChunk(message=last)
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
 
 
 @tool
@@ -112,8 +38,6 @@ def get_weather(city: str) -> str:
 
 def make_agent_graph() -> Any:
     """A ``create_agent`` graph: the model calls one tool, then answers in several words."""
-    from langchain.agents import create_agent
-
     model = FakeStreamingChatModel(
         responses=[
             AIMessage(
@@ -124,6 +48,27 @@ def make_agent_graph() -> Any:
         ]
     )
     return create_agent(model, tools=[get_weather], name="weather_agent")
+
+
+@tool
+def get_forecast(city: str) -> str:
+    """Fail the way a broken tool does."""
+    msg = f"forecast service down for {city}"
+    raise ConnectionError(msg)
+
+
+def make_failing_agent_graph() -> Any:
+    """A ``create_agent`` graph whose only tool call raises ``ConnectionError``."""
+    model = FakeStreamingChatModel(
+        responses=[
+            AIMessage(
+                content="Checking the forecast.",
+                tool_calls=[{"name": "get_forecast", "args": {"city": "Oslo"}, "id": "call_2"}],
+            ),
+            AIMessage(content="Sorry."),
+        ]
+    )
+    return create_agent(model, tools=[get_forecast], name="forecast_agent")
 
 
 AGENT_INPUT = {"messages": [{"role": "user", "content": "Weather in Paris?"}]}
@@ -198,8 +143,6 @@ def promtool_check_expressions(
     promtool: str, expressions: dict[str, str], tmp_path: Path
 ) -> subprocess.CompletedProcess[str]:
     """Run ``promtool check rules`` on a rules file holding each expression as a recording rule."""
-    import yaml
-
     rules = [
         {"record": f"check:expr_{i}", "expr": expr, "labels": {"source": name[:60]}}
         for i, (name, expr) in enumerate(expressions.items())
@@ -212,4 +155,47 @@ def promtool_check_expressions(
         text=True,
         check=False,
         timeout=60,
+    )
+
+
+COLLECTOR = REPO / "collector-config.yaml"
+COMPOSE = REPO / "deploy" / "docker-compose.yaml"
+GRAFANA = REPO / "grafana"
+DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+DATASOURCES = GRAFANA / "provisioning" / "datasources" / "otelstream.yaml"
+
+
+def _yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    panels = []
+    for panel in dashboard["panels"]:
+        panels.append(panel)
+        panels += panel.get("panels", [])
+    return panels
+
+
+def promql_expressions() -> dict[str, str]:
+    """Every PromQL expression in the dashboards and the datasource provisioning, by where."""
+    found: dict[str, str] = {}
+    for path in DASHBOARDS:
+        for panel in _panels(json.loads(path.read_text(encoding="utf-8"))):
+            for target in panel.get("targets", []):
+                if target.get("datasource", {}).get("type") == "prometheus":
+                    found[f"{path.name}: {panel['title']} {target['refId']}"] = target["expr"]
+    for source in _yaml(DATASOURCES)["datasources"]:
+        for query in source.get("jsonData", {}).get("tracesToMetrics", {}).get("queries", []):
+            found[f"{source['name']}: {query['name']}"] = query["query"]
+    return found
+
+
+def as_plain_promql(expr: str) -> str:
+    """Replace Grafana's macros with values so the expression is plain PromQL."""
+    return (
+        expr.replace("$$__tags", 'job="x"')
+        .replace("$__tags", 'job="x"')
+        .replace("$__rate_interval", "5m")
+        .replace("$__range", "1h")
     )

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
 from opentelemetry import metrics, trace
+from opentelemetry._logs import LogRecord
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
-from otlp_testkit import all_spans, free_port, read_otlp_jsonl
+from otlp_testkit import AGENT_INPUT, STREAM_MODES, all_spans, free_port, read_otlp_jsonl
 
+import otelstream
+from otelstream import names
 from otelstream.export import Telemetry, configure
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def _emit(telemetry: Telemetry) -> None:
@@ -148,7 +155,7 @@ def test_globals_are_untouched_by_default() -> None:
 
 
 def test_set_global_installs_the_providers(clean_otel_env: Path) -> None:
-    """set_global=True makes the providers the OpenTelemetry globals (checked in a fresh process)."""
+    """set_global=True makes the providers the OpenTelemetry globals (in a fresh process)."""
     code = (
         "from opentelemetry import metrics, trace\n"
         "from otelstream.export import configure\n"
@@ -168,8 +175,6 @@ def test_set_global_installs_the_providers(clean_otel_env: Path) -> None:
 
 
 def _env_with_path(root: Path) -> dict[str, str]:
-    import os
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELSTREAM_"))}
     env["PYTHONPATH"] = str(root)
     return env
@@ -231,7 +236,7 @@ def http_receiver() -> Iterator[tuple[str, list[tuple[str, dict[str, str], bytes
 def test_http_protobuf_endpoint_and_headers_from_env(
     clean_otel_env: Path, monkeypatch: pytest.MonkeyPatch, http_receiver: Any
 ) -> None:
-    """OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf sends spans and metrics to the endpoint, with headers."""
+    """Protocol http/protobuf sends spans and metrics to the endpoint, with the headers."""
     url, received = http_receiver
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
@@ -379,13 +384,9 @@ def test_unwritable_trace_file_is_counted_not_raised(clean_otel_env: Path) -> No
 
 def test_logs_go_to_a_logs_file_when_asked(clean_otel_env: Path) -> None:
     """logs=True adds a LoggerProvider whose records land in otelstream-logs.jsonl as LogsData."""
-    from opentelemetry.proto.logs.v1 import logs_pb2
-
     telemetry = configure(logs=True)
     assert telemetry.logger_provider is not None
     logger = telemetry.logger_provider.get_logger("test")
-    from opentelemetry._logs import LogRecord
-
     tracer = telemetry.tracer_provider.get_tracer("test")
     with tracer.start_as_current_span("with log"):
         logger.emit(LogRecord(body="hello", severity_text="INFO"))
@@ -394,3 +395,34 @@ def test_logs_go_to_a_logs_file_when_asked(clean_otel_env: Path) -> None:
     record = lines[0]["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
     assert record["body"] == {"stringValue": "hello"}
     assert len(record["traceId"]) == 32
+
+
+def test_traced_agent_run_lands_in_the_default_file(clean_otel_env: Path, agent_graph: Any) -> None:
+    """A real traced agent run goes through configure() into a strictly valid trace file."""
+    telemetry = configure(service_name="agent")
+    traced = otelstream.instrument(
+        agent_graph,
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+    )
+    list(traced.stream(AGENT_INPUT, stream_mode=STREAM_MODES))
+    assert telemetry.shutdown() is True
+
+    assert telemetry.trace_file is not None
+    spans = all_spans(read_otlp_jsonl(telemetry.trace_file, trace_pb2.TracesData))
+    by_name = {span["name"]: span for span in spans}
+    root = by_name[names.SPAN_INVOKE_AGENT.format(agent="weather_agent")]
+    assert "parentSpanId" not in root
+    assert {span["traceId"] for span in spans} == {root["traceId"]}
+    tool = by_name[names.SPAN_EXECUTE_TOOL.format(tool="get_weather")]
+    assert names.EVENT_CUSTOM in {event["name"] for event in tool.get("events", [])}
+    chat_events = [
+        event["name"]
+        for span in spans
+        if span["name"].startswith("chat ")
+        for event in span.get("events", [])
+    ]
+    assert names.EVENT_CHUNK in chat_events
+    assert telemetry.metrics_file is not None
+    metric_lines = read_otlp_jsonl(telemetry.metrics_file, metrics_pb2.MetricsData)
+    assert metric_lines

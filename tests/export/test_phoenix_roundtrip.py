@@ -9,16 +9,19 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from otlp_testkit import AGENT_INPUT, REPO, STREAM_MODES, free_port
 
+import otelstream
 from otelstream import names
 from otelstream.export import configure
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.phoenix
 
@@ -135,8 +138,6 @@ def test_agent_run_round_trips_through_phoenix(
     protocol: str,
 ) -> None:
     """A traced create_agent run exported over OTLP comes back from Phoenix with its span tree."""
-    import otelstream
-
     project = "roundtrip-" + protocol.replace("/", "-")
     if protocol == "grpc":
         endpoint = f"http://127.0.0.1:{phoenix.grpc_port}"

@@ -1,0 +1,96 @@
+"""Every metric a dashboard queries exists, under its Prometheus name, after a real traced run."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from otlp_testkit import AGENT_INPUT, STREAM_MODES, make_failing_agent_graph, promql_expressions
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+import otelstream
+from otelstream import names
+
+# Our metric names in PromQL are the only tokens with these prefixes and suffixes; label names
+# share the prefixes but never end in a histogram suffix.
+_METRIC = re.compile(r"\b((?:gen_ai|otelstream)_[a-zA-Z0-9_]*_(?:bucket|sum|count|total))\b")
+_SELECTOR = re.compile(r"\b((?:gen_ai|otelstream)_[a-zA-Z0-9_]*)\{([^}]*)\}")
+_EQUALS = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"([^"]*)"')
+_LABEL = re.compile(r"\b((?:gen_ai|otelstream|langgraph|error)_[a-zA-Z0-9_]*)\b")
+
+
+def _run_and_scrape(agent_graph: Any) -> tuple[set[str], dict[str, list[dict[str, str]]]]:
+    """Run the traced agent; return the OTel metric names and Prometheus samples by name."""
+    memory = InMemoryMetricReader()
+    registry = CollectorRegistry()
+    prometheus = PrometheusMetricReader(disable_target_info=True, registry=registry)
+    meter_provider = MeterProvider(metric_readers=[memory, prometheus])
+    tracer_provider = TracerProvider()
+    traced = otelstream.instrument(
+        agent_graph, tracer_provider=tracer_provider, meter_provider=meter_provider
+    )
+    list(traced.stream(AGENT_INPUT, stream_mode=STREAM_MODES))
+    # A failing run too, so that error.type labels exist for the error panels.
+    failing = otelstream.instrument(
+        make_failing_agent_graph(), tracer_provider=tracer_provider, meter_provider=meter_provider
+    )
+    with pytest.raises(ConnectionError):
+        list(failing.stream(AGENT_INPUT, stream_mode=STREAM_MODES))
+
+    data = memory.get_metrics_data()
+    otel_names = {
+        metric.name
+        for rm in (data.resource_metrics if data else [])
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+    }
+    samples: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for sample in family.samples:
+            samples[sample.name].append(dict(sample.labels))
+    meter_provider.shutdown()
+    return otel_names, samples
+
+
+def test_every_dashboard_metric_and_label_exists_after_a_real_run(agent_graph: Any) -> None:
+    """Dashboard metric names, label names and equality matchers all match a real run's metrics."""
+    otel_names, samples = _run_and_scrape(agent_graph)
+    assert {
+        names.METRIC_OPERATION_DURATION,
+        names.METRIC_TOKEN_USAGE,
+        names.METRIC_TIME_TO_FIRST_CHUNK,
+        names.METRIC_TIME_PER_OUTPUT_CHUNK,
+        names.METRIC_TASK_DURATION,
+    } <= otel_names
+    label_names = {label for rows in samples.values() for row in rows for label in row}
+
+    expressions = promql_expressions()
+    used_metrics = set()
+    for where, expr in expressions.items():
+        for metric in _METRIC.findall(expr):
+            used_metrics.add(metric)
+            assert metric in samples, f"{where}: {metric} is not exported"
+        for metric, matchers in _SELECTOR.findall(expr):
+            for label, value in _EQUALS.findall(matchers):
+                assert any(row.get(label) == value for row in samples[metric]), (
+                    f'{where}: no {metric} sample has {label}="{value}"'
+                )
+        without_metrics = _METRIC.sub("", expr)
+        for label in _LABEL.findall(without_metrics):
+            assert label in label_names, f"{where}: label {label} is not exported"
+    # Every metric otelstream emits appears on some dashboard.
+    families = {re.sub(r"_(bucket|sum|count)$", "", m) for m in used_metrics}
+    assert families == {
+        "gen_ai_client_operation_duration_seconds",
+        "gen_ai_client_token_usage",
+        "gen_ai_client_operation_time_to_first_chunk_seconds",
+        "gen_ai_client_operation_time_per_output_chunk_seconds",
+        "otelstream_task_duration_seconds",
+    }
