@@ -28,6 +28,13 @@ import time
 from importlib import metadata
 from typing import Any
 
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import otelstream
 from benchmarks import workloads
 
 CONTENDERS = ("bare", "otelstream", "openinference", "openllmetry")
@@ -68,14 +75,6 @@ class Telemetry:
     """The SDK pipeline every traced contender exports to."""
 
     def __init__(self) -> None:
-        from opentelemetry.sdk.metrics import MeterProvider
-        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
-            InMemorySpanExporter,
-        )
-
         self.exporter = InMemorySpanExporter()
         self.tracer_provider = TracerProvider()
         self.tracer_provider.add_span_processor(BatchSpanProcessor(self.exporter))
@@ -99,7 +98,6 @@ def _setup(contender: str) -> tuple[Telemetry | None, Any]:
         return None, lambda graph: graph
     telemetry = Telemetry()
     if contender == "otelstream":
-        import otelstream
 
         def wrap(graph: Any) -> Any:
             return otelstream.instrument(
@@ -110,11 +108,16 @@ def _setup(contender: str) -> tuple[Telemetry | None, Any]:
 
         return telemetry, wrap
     if contender == "openinference":
-        from openinference.instrumentation.langchain import LangChainInstrumentor
+        # Peers live in a separate venv: imported only in the process that runs them.
+        from openinference.instrumentation.langchain import (  # noqa: PLC0415
+            LangChainInstrumentor,
+        )
 
         LangChainInstrumentor().instrument(tracer_provider=telemetry.tracer_provider)
     elif contender == "openllmetry":
-        from opentelemetry.instrumentation.langchain import LangchainInstrumentor
+        from opentelemetry.instrumentation.langchain import (  # noqa: PLC0415
+            LangchainInstrumentor,
+        )
 
         LangchainInstrumentor().instrument(
             tracer_provider=telemetry.tracer_provider,
@@ -150,9 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         gc.collect()
         start = time.perf_counter_ns()
         if loop is None:
-            count = 0
-            for _ in graph.stream(workloads.inputs(), stream_mode=mode):
-                count += 1
+            count = sum(1 for _ in graph.stream(workloads.inputs(), stream_mode=mode))
         else:
             count = loop.run_until_complete(consume_async(graph))
         elapsed = time.perf_counter_ns() - start

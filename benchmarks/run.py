@@ -1,0 +1,305 @@
+"""Benchmark otelstream against the bare graph (and, optionally, its peers).
+
+    python -m benchmarks.run [--quick] [--out FILE] [--peers-python PATH]
+
+Each contender runs in its own process per workload and mode (``benchmarks.worker``), so imports,
+monkey-patching instrumentors and peak RSS never mix. After warm-up runs, rounds are interleaved:
+every round runs each contender once, bare first; a contender's ratio is computed within each
+round (contender / bare) and the table shows the median of those ratios, which cancels slow drift
+of a shared machine better than a ratio of medians.
+
+Peers (OpenInference, OpenLLMetry) run only with ``--peers-python`` (or
+``OTELSTREAM_BENCH_PEERS_PYTHON``): the interpreter of a separate virtual environment that has
+them installed, so they never enter otelstream's own environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from benchmarks import workloads
+
+ROOT = Path(__file__).resolve().parent.parent
+MODES = ("sync", "async")
+PEERS = ("openinference", "openllmetry")
+PEERS_ENV = "OTELSTREAM_BENCH_PEERS_PYTHON"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to run."""
+
+    sizes: workloads.Sizes
+    warmup: int
+    rounds: dict[str, int]
+
+
+QUICK = Plan(workloads.QUICK, warmup=1, rounds={"W1": 1, "W2": 1, "W3": 1})
+FULL = Plan(workloads.FULL, warmup=2, rounds={"W1": 10, "W2": 20, "W3": 20})
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed; its stderr is in the message."""
+
+
+class Worker:
+    """One ``benchmarks.worker`` process, driven line by line."""
+
+    def __init__(self, python: str, contender: str, workload: str, mode: str, plan: Plan) -> None:
+        self.contender = contender
+        # Lives as long as the worker; closed in quit() or kill().
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        self._process = subprocess.Popen(
+            [
+                python,
+                "-m",
+                "benchmarks.worker",
+                "--contender",
+                contender,
+                "--workload",
+                workload,
+                "--mode",
+                mode,
+                "--sizes",
+                json.dumps(plan.sizes.to_dict()),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+
+    def _read(self) -> dict[str, Any]:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            if line.startswith("@@"):
+                result: dict[str, Any] = json.loads(line[2:])
+                return result
+        self._process.wait()
+        self._stderr.seek(0)
+        tail = self._stderr.read().decode(errors="replace")[-2000:]
+        msg = f"{self.contender} worker exited with {self._process.returncode}:\n{tail}"
+        raise WorkerError(msg)
+
+    def _send(self, command: str) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.write(command + "\n")
+        self._process.stdin.flush()
+
+    def ready(self) -> dict[str, Any]:
+        return self._read()
+
+    def run(self) -> dict[str, Any]:
+        self._send("run")
+        return self._read()
+
+    def quit(self) -> float:
+        self._send("quit")
+        rss = float(self._read()["rss_mb"])
+        self._process.wait(timeout=30)
+        self._stderr.close()
+        return rss
+
+    def kill(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._stderr.close()
+
+
+@dataclass
+class Result:
+    """One contender on one workload and mode."""
+
+    workload: str
+    mode: str
+    contender: str
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+    rss_mb: float = 0.0
+
+    def median_ms(self) -> float:
+        return statistics.median(run["ms"] for run in self.runs)
+
+    def per_run(self, key: str) -> int:
+        # Every run of a contender records the same; the last one is representative.
+        return int(self.runs[-1][key])
+
+
+def bench_group(
+    workload: str, mode: str, contenders: dict[str, str], plan: Plan
+) -> tuple[list[Result], dict[str, dict[str, str]], list[str]]:
+    """Run every contender on one workload and mode; returns results, versions and skip notes."""
+    workers: dict[str, Worker] = {}
+    versions: dict[str, dict[str, str]] = {}
+    notes: list[str] = []
+    started: dict[str, Worker] = {}
+    try:
+        # Started together (imports dominate start-up), measured one at a time.
+        for name, python in contenders.items():
+            started[name] = Worker(python, name, workload, mode, plan)
+        for name, worker in started.items():
+            try:
+                versions[name] = worker.ready()["versions"]
+                workers[name] = worker
+            except WorkerError as error:
+                if name in ("bare", "otelstream"):
+                    raise
+                notes.append(f"{name} skipped on {workload}/{mode}: {error}")
+                worker.kill()
+        results = {name: Result(workload, mode, name) for name in workers}
+        for _ in range(plan.warmup):
+            for worker in workers.values():
+                worker.run()
+        for _ in range(plan.rounds[workload]):
+            round_ms: dict[str, float] = {}
+            for name, worker in workers.items():
+                run = worker.run()
+                results[name].runs.append(run)
+                round_ms[name] = run["ms"]
+            for name in workers:
+                results[name].ratios.append(round_ms[name] / round_ms["bare"])
+        for name, worker in workers.items():
+            results[name].rss_mb = worker.quit()
+    finally:
+        for worker in started.values():
+            worker.kill()
+    return list(results.values()), versions, notes
+
+
+def machine() -> dict[str, str]:
+    """What the numbers were measured on."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "os": f"{platform.system()} {platform.release()}",
+    }
+
+
+def render(
+    results: list[Result],
+    versions: dict[str, dict[str, str]],
+    notes: list[str],
+    plan: Plan,
+    quick: bool,
+) -> str:
+    """The Markdown report."""
+    lines = ["# otelstream benchmarks", ""]
+    host = machine()
+    base = versions.get("otelstream") or versions.get("bare") or {}
+    lines.append(f"- Machine: {host['nproc']} CPUs, {host['cpu']}, {host['os']}")
+    lines.append(
+        "- Python {python}, langgraph {langgraph}, langchain {langchain}, "
+        "langchain-core {langchain-core}, opentelemetry-sdk {opentelemetry-sdk}".format(**base)
+    )
+    for name, found in versions.items():
+        extra = {k: v for k, v in found.items() if k not in base or base[k] != v}
+        if extra:
+            lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in extra.items()))
+    sizes = plan.sizes
+    lines.append(
+        f"- Sizes{' (--quick)' if quick else ''}: W1 = one LLM call streaming "
+        f"{sizes.w1_chunks} chunks; W2 = create_agent tool loop of {sizes.w2_rounds} rounds "
+        f"(2 custom events per tool) then a {sizes.w2_answer_chunks}-chunk answer, "
+        f'stream_mode=["updates","messages","custom"]; W3 = W2 with stream_mode="updates"'
+    )
+    lines.append(
+        f"- Method: one process per contender x workload x mode; {plan.warmup} warm-up run(s); "
+        f"rounds W1/W2/W3 = {plan.rounds['W1']}/{plan.rounds['W2']}/{plan.rounds['W3']}, "
+        "each round runs every contender once (bare first); ratio = median over rounds of "
+        "(contender ms / bare ms in the same round)"
+    )
+    lines.append(
+        "- Traced contenders export to an InMemorySpanExporter through a BatchSpanProcessor "
+        "and record metrics into an SDK MeterProvider with an InMemoryMetricReader; "
+        "otelstream uses default Options"
+    )
+    lines.append(
+        "- Peak RSS = the worker process's ru_maxrss (includes imports and warm-up); "
+        "chunks = chunks the consumer received per run; spans / events = exported per run"
+    )
+    lines.append("")
+    lines.append(
+        "| workload | mode | contender | chunks/run | median ms | ratio to bare "
+        "| peak RSS MB | spans/run | span events/run |"
+    )
+    lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for result in results:
+        stream_mode = "updates" if result.workload == "W3" else "updates+messages+custom"
+        lines.append(
+            f"| {result.workload} | {result.mode} ({stream_mode}) | {result.contender} "
+            f"| {result.per_run('chunks')} | {result.median_ms():.1f} "
+            f"| {statistics.median(result.ratios):.2f} | {result.rss_mb:.1f} "
+            f"| {result.per_run('spans')} | {result.per_run('events')} |"
+        )
+    if notes:
+        lines.append("")
+        lines.extend(f"- Note: {note}" for note in notes)
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one round (smoke test)")
+    parser.add_argument("--out", type=Path, help="also write the Markdown report here")
+    parser.add_argument(
+        "--peers-python",
+        default=os.environ.get(PEERS_ENV),
+        help=f"python of a separate venv with the peers installed (default: ${PEERS_ENV})",
+    )
+    parser.add_argument(
+        "--workloads", default=",".join(workloads.WORKLOADS), help="comma-separated subset"
+    )
+    args = parser.parse_args(argv)
+
+    plan = QUICK if args.quick else FULL
+    contenders = {"bare": sys.executable, "otelstream": sys.executable}
+    if args.peers_python:
+        contenders.update(dict.fromkeys(PEERS, args.peers_python))
+
+    started = time.monotonic()
+    results: list[Result] = []
+    versions: dict[str, dict[str, str]] = {}
+    notes: list[str] = []
+    for workload in args.workloads.split(","):
+        for mode in MODES:
+            group, found, skipped = bench_group(workload, mode, contenders, plan)
+            results.extend(group)
+            versions.update(found)
+            notes.extend(skipped)
+            print(f"[{time.monotonic() - started:.0f}s] {workload} {mode} done", file=sys.stderr)
+
+    report = render(results, versions, notes, plan, args.quick)
+    print(report)
+    if args.out:
+        args.out.write_text(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The benchmark harness runs end to end at tiny sizes; timings are never asserted here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_reports_every_workload_mode_and_contender(tmp_path: Path) -> None:
+    """`python -m benchmarks.run --quick` exits 0 and has a row per workload, mode and contender."""
+    out = tmp_path / "bench.md"
+    env = {k: v for k, v in os.environ.items() if k != "OTELSTREAM_BENCH_PEERS_PYTHON"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = out.read_text()
+    assert report in completed.stdout
+    rows = {
+        tuple(cell.strip() for cell in line.strip("|").split("|")[:3])
+        for line in report.splitlines()
+        if line.startswith("| W")
+    }
+    expected = {
+        (workload, f"{mode} ({stream_mode})", contender)
+        for workload, stream_mode in (
+            ("W1", "updates+messages+custom"),
+            ("W2", "updates+messages+custom"),
+            ("W3", "updates"),
+        )
+        for mode in ("sync", "async")
+        for contender in ("bare", "otelstream")
+    }
+    assert rows == expected
