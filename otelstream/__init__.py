@@ -10,7 +10,17 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from otelstream._graph import InstrumentedGraph, instrument
+from otelstream.export import Telemetry, configure, configure_logging
 from otelstream.instrumentor import OtelStreamInstrumentor
 from otelstream.options import Options
 
-__all__ = ["InstrumentedGraph", "Options", "OtelStreamInstrumentor", "__version__", "instrument"]
+__all__ = [
+    "InstrumentedGraph",
+    "Options",
+    "OtelStreamInstrumentor",
+    "Telemetry",
+    "__version__",
+    "configure",
+    "configure_logging",
+    "instrument",
+]

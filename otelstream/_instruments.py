@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from otelstream import names
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import Histogram, Meter
+    from opentelemetry.metrics import Counter, Histogram, Meter
 
 # GenAI semantic conventions: duration buckets double from 10 ms to 81.92 s.
 DURATION_BUCKETS = [0.01 * 2**i for i in range(14)]
@@ -44,6 +44,12 @@ class Instruments:
             unit="s",
             description="Mean time between output chunks of one streamed chat call.",
             explicit_bucket_boundaries_advisory=CHUNK_GAP_BUCKETS,
+        )
+        self.stalls: Counter = meter.create_counter(
+            names.METRIC_STALLS,
+            unit="{stall}",
+            description="Work items (tool calls, LLM calls, tasks) that crossed their stall "
+            "threshold, counted once each when it is crossed.",
         )
         self.task_duration: Histogram = meter.create_histogram(
             names.METRIC_TASK_DURATION,

@@ -8,10 +8,9 @@ test, so ``strict`` mode re-raises (the pattern of logfire's ``log_internal_erro
 from __future__ import annotations
 
 import os
+import sys
 
-import structlog
-
-_log = structlog.get_logger("otelstream")
+from otelstream._log import logger as _log
 
 _strict = os.environ.get("OTELSTREAM_STRICT", "").strip().lower() in {"1", "true", "yes"}
 
@@ -25,6 +24,26 @@ def set_strict(value: bool) -> None:
 def is_strict() -> bool:
     """Whether internal errors are re-raised."""
     return _strict
+
+
+_thread_errors: list[BaseException] = []
+
+
+def record_thread_error() -> None:
+    """Keep the exception being handled on a background thread, for the test suite to raise.
+
+    Call only from an ``except`` block.
+    """
+    error = sys.exc_info()[1]
+    if error is not None:
+        _thread_errors.append(error)
+
+
+def take_thread_errors() -> list[BaseException]:
+    """The internal errors background threads met since the last call."""
+    errors = list(_thread_errors)
+    _thread_errors.clear()
+    return errors
 
 
 def internal_error(where: str) -> None:

@@ -31,8 +31,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from otelstream import names
 from otelstream._chunks import ChunkWindows
 from otelstream._content import bounded_json, payload_size, truncate
+from otelstream._log import logger as _log
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from uuid import UUID
 
     from opentelemetry.context import Context
@@ -73,6 +75,21 @@ def _event_limit() -> int:
     return 128 if limit is None else int(limit)
 
 
+# Short keys for the stall warnings' identity fields.
+_LOG_KEYS = {
+    names.GEN_AI_TOOL_NAME: "tool",
+    names.GEN_AI_TOOL_CALL_ID: "call_id",
+    names.GEN_AI_REQUEST_MODEL: "model",
+    names.LANGGRAPH_NODE: "node",
+    names.LANGGRAPH_TASK_ID: "task_id",
+}
+
+
+def _stalled_attributes(span: Span, onset_ns: int, end_ns: int) -> None:
+    span.set_attribute(names.OTELSTREAM_STALLED, True)
+    span.set_attribute(names.OTELSTREAM_STALL_DURATION, max(end_ns - onset_ns, 0) / 1e9)
+
+
 def _error_attributes(span: Span, error: BaseException) -> str:
     error_type = type(error).__qualname__
     span.set_status(Status(StatusCode.ERROR, truncate(str(error), 1024)))
@@ -97,6 +114,7 @@ class _Work:
     custom_count: int = 0
     custom_dropped: int = 0
     metric_attributes: dict[str, AttributeValue] = field(default_factory=dict)
+    stall_onset_ns: int | None = None
 
 
 @dataclass(eq=False)
@@ -120,6 +138,7 @@ class _Chat:
         "content_ns",
         "run",
         "span",
+        "stall_onset_ns",
         "start_ns",
         "texts",
         "windows",
@@ -135,6 +154,7 @@ class _Chat:
         self.content_ns: int | None = None
         self.texts: list[str] | None = [] if capture else None
         self.attributes: dict[str, AttributeValue] = {}
+        self.stall_onset_ns: int | None = None
 
     def add(self, token: Any, chunk: Any) -> None:
         """One streamed chunk: the hot path, a clock read and a few compares."""
@@ -443,6 +463,8 @@ class RunRecorder:
 
     def _end_chat(self, chat: _Chat, now: int, message: Any, error: BaseException | None) -> None:
         span = chat.span
+        if chat.stall_onset_ns is not None:
+            _stalled_attributes(span, chat.stall_onset_ns, now)
         metric_attributes = dict(chat.attributes)
         windows = chat.windows
         span.set_attribute(names.GEN_AI_REQUEST_STREAM, windows.count > 0)
@@ -617,6 +639,145 @@ class RunRecorder:
                 return
             target.span.add_event(names.EVENT_CUSTOM, attributes, timestamp=now)
 
+    # ---- stalls (watchdog thread) ---------------------------------------------------------------
+
+    def in_flight(self, now: int) -> Iterator[tuple[str, str, str, float]]:
+        """``(kind, name attribute, name, age in seconds)`` of every work item running now.
+
+        An LLM call's age counts from its last chunk (or its start): silence is what stalls it.
+        """
+        for tool in list(self._tools.values()):
+            name = str(tool.metric_attributes.get(names.GEN_AI_TOOL_NAME, ""))
+            yield names.WORK_TOOL, names.GEN_AI_TOOL_NAME, name, (now - tool.start_ns) / 1e9
+        for chat in list(self.chats.values()):
+            last = chat.windows.last_ns or chat.start_ns
+            model = str(chat.attributes.get(names.GEN_AI_REQUEST_MODEL, ""))
+            yield names.WORK_LLM, names.GEN_AI_REQUEST_MODEL, model, (now - last) / 1e9
+        for task in list(self._tasks.values()):
+            if task.end_ns is None:
+                node = str(task.metric_attributes.get(names.LANGGRAPH_NODE, ""))
+                yield names.WORK_TASK, names.LANGGRAPH_NODE, node, (now - task.start_ns) / 1e9
+
+    def check_stalls(
+        self, now: int, tool_ns: float | None, llm_ns: float | None, task_ns: float | None
+    ) -> int:
+        """Report every work item that crossed its threshold (in ns) since the last check.
+
+        Returns how many were reported. Each item is reported once.
+        """
+        reported = 0
+        with self._lock:
+            if self._finished:
+                return 0
+            if tool_ns is not None:
+                for tool in list(self._tools.values()):
+                    if tool.stall_onset_ns is None and now - tool.start_ns >= tool_ns:
+                        tool.stall_onset_ns = tool.start_ns + int(tool_ns)
+                        self._report_stall(
+                            names.WORK_TOOL,
+                            tool.span,
+                            tool.context,
+                            now,
+                            tool.start_ns,
+                            tool_ns,
+                            {
+                                names.GEN_AI_TOOL_NAME: tool.metric_attributes.get(
+                                    names.GEN_AI_TOOL_NAME, ""
+                                ),
+                                names.GEN_AI_TOOL_CALL_ID: tool.call_id,
+                            },
+                        )
+                        reported += 1
+            if llm_ns is not None:
+                for chat in list(self.chats.values()):
+                    last = chat.windows.last_ns or chat.start_ns
+                    if chat.stall_onset_ns is None and now - last >= llm_ns:
+                        chat.stall_onset_ns = last + int(llm_ns)
+                        self._report_stall(
+                            names.WORK_LLM,
+                            chat.span,
+                            None,
+                            now,
+                            last,
+                            llm_ns,
+                            {
+                                names.GEN_AI_REQUEST_MODEL: chat.attributes.get(
+                                    names.GEN_AI_REQUEST_MODEL, ""
+                                )
+                            },
+                        )
+                        reported += 1
+            if task_ns is not None:
+                for task in list(self._tasks.values()):
+                    stalled = now - task.start_ns >= task_ns
+                    if task.end_ns is None and task.stall_onset_ns is None and stalled:
+                        task.stall_onset_ns = task.start_ns + int(task_ns)
+                        self._report_stall(
+                            names.WORK_TASK,
+                            task.span,
+                            task.context,
+                            now,
+                            task.start_ns,
+                            task_ns,
+                            {
+                                names.LANGGRAPH_NODE: task.metric_attributes.get(
+                                    names.LANGGRAPH_NODE, ""
+                                ),
+                                names.LANGGRAPH_TASK_ID: task.key.rpartition(":")[2],
+                            },
+                        )
+                        reported += 1
+        return reported
+
+    def _report_stall(
+        self,
+        kind: str,
+        span: Span,
+        context: Context | None,
+        now: int,
+        since_ns: int,
+        threshold_ns: float,
+        identity: dict[str, Any],
+    ) -> None:
+        """Counter, warning log, marker span and span event for one stalled item."""
+        age = (now - since_ns) / 1e9
+        threshold = threshold_ns / 1e9
+        name_key = next(iter(identity))
+        name = str(identity[name_key])
+        attributes: dict[str, AttributeValue] = {
+            names.OTELSTREAM_WORK_KIND: kind,
+            names.OTELSTREAM_STALL_AGE: age,
+            names.OTELSTREAM_STALL_THRESHOLD: threshold,
+            **{key: str(value) for key, value in identity.items()},
+        }
+        context = context if context is not None else trace.set_span_in_context(span)
+        self._instruments.stalls.add(
+            1, {names.OTELSTREAM_WORK_KIND: kind, name_key: name}, context=context
+        )
+        span.add_event(names.EVENT_STALL, attributes, timestamp=now)
+        marker = self._tracer.start_span(
+            names.SPAN_STALLED.format(span=getattr(span, "name", kind)),
+            context=context,
+            kind=SpanKind.INTERNAL,
+            attributes={**attributes, names.OTELSTREAM_STALLED: True},
+            start_time=now,
+        )
+        marker.end(end_time=now)
+        span_context = span.get_span_context()
+        log_event = {
+            names.WORK_TOOL: names.LOG_TOOL_CALL_STALLED,
+            names.WORK_LLM: names.LOG_LLM_STREAM_STALLED,
+            names.WORK_TASK: names.LOG_TASK_STALLED,
+        }[kind]
+        _log.warning(
+            log_event,
+            trace_id=trace.format_trace_id(span_context.trace_id),
+            span_id=trace.format_span_id(span_context.span_id),
+            age=round(age, 3),
+            threshold=threshold,
+            **{_LOG_KEYS.get(key, key): str(value) for key, value in identity.items()},
+        )
+
     # ---- ending ---------------------------------------------------------------------------------
 
     def _maybe_end(self, work: _Work) -> None:
@@ -637,6 +798,8 @@ class RunRecorder:
             span.set_attribute(names.OTELSTREAM_CUSTOM_COUNT, work.custom_count)
         if work.custom_dropped:
             span.set_attribute(names.OTELSTREAM_CUSTOM_DROPPED, work.custom_dropped)
+        if work.stall_onset_ns is not None:
+            _stalled_attributes(span, work.stall_onset_ns, end_ns)
         span.end(end_time=end_ns)
         context = work.context
         seconds = (end_ns - work.start_ns) / 1e9

@@ -22,8 +22,11 @@ if TYPE_CHECKING:
     from langchain_core.callbacks import BaseCallbackHandler
 
 # What otelstream reads from the stream itself; the rest comes from callbacks.
-_OBSERVED_MODES = ("tasks", "custom")
+_TASKS_MODE = "tasks"
+_CUSTOM_MODE = "custom"
 _TOOLS_MODE = "tools"
+# Modes that switch LangGraph to concurrent streaming (a waiter on the thread pool every step).
+_CONCURRENT_MODES = ("messages", "custom")
 _TASK_ID_KEY = "__pregel_task_id"  # langgraph._internal._constants.CONFIG_KEY_TASK_ID
 _VERSIONS = ("v1", "v2")
 
@@ -124,8 +127,14 @@ def _valid_mode(mode: Any) -> bool:
     return isinstance(mode, (list, tuple)) and all(isinstance(m, str) for m in mode)
 
 
+def _modes(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        return [value]
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
 def plan(
-    default_mode: Any,
+    graph: Any,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     handler_type: type,
@@ -160,18 +169,35 @@ def plan(
     if mode is None:
         # LangGraph's own default: "values" when called as a node in another graph.
         configurable = (config or {}).get("configurable") or {}
+        default_mode = getattr(graph, "stream_mode", "values")
         mode = "values" if config is not None and _TASK_ID_KEY in configurable else default_mode
     if not _valid_mode(mode):
         return None
-    user_modes = [mode] if isinstance(mode, str) else list(mode)
-    extra = (*_OBSERVED_MODES, _TOOLS_MODE) if watch_tools else _OBSERVED_MODES
-    internal_modes = list(dict.fromkeys([*user_modes, *extra]))
+    user_modes = _modes(mode)
     user_subgraphs = bool(rest.get("subgraphs", False))
+    # `custom` and `subgraphs` switch LangGraph to concurrent streaming, which costs every step
+    # a waiter on the thread pool (about a third of a short `updates`-only run). otelstream asks
+    # for them only when the bare run streams concurrently anyway, so it never changes how
+    # LangGraph schedules the run; otherwise custom writes are not observed.
+    printed = _modes(rest.get("print_mode", ()))
+    if rest.get("debug") or getattr(graph, "debug", False):
+        printed = ["updates", "values"]
+    concurrent = (
+        bool(getattr(graph, "stream_eager", False))
+        or user_subgraphs
+        or any(m in _CONCURRENT_MODES for m in (*user_modes, *printed))
+    )
+    extra = [_TASKS_MODE]
+    if concurrent:
+        extra.append(_CUSTOM_MODE)
+    if watch_tools:
+        extra.append(_TOOLS_MODE)
+    internal_modes = list(dict.fromkeys([*user_modes, *extra]))
     # Asking for subgraphs changes what `messages` yields for a subgraph node (its final
     # messages are deduplicated against the inner ones), so otelstream sees inside subgraphs
     # through the stream only when that cannot change the caller's chunks. Callbacks see there
     # either way; only custom writes inside subgraphs depend on it.
-    sees_nested = user_subgraphs or "messages" not in user_modes
+    sees_nested = concurrent and (user_subgraphs or "messages" not in user_modes)
     rest["stream_mode"] = internal_modes
     rest["subgraphs"] = sees_nested
     return Plan(

@@ -23,6 +23,7 @@ from otelstream._callbacks import SpanCallbackHandler, StreamingSpanCallbackHand
 from otelstream._instruments import Instruments
 from otelstream._record import RunRecorder
 from otelstream._request import SKIP, Plan, add_handler, plan
+from otelstream._watchdog import Watchdog
 from otelstream.options import Options
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class Tracing:
         )
         meter = metrics.get_meter("otelstream", __version__, meter_provider, schema_url=_SCHEMA_URL)
         self.instruments = Instruments(meter)
+        self.watchdog = Watchdog(self.options, meter)
         self._handler_type = (
             StreamingSpanCallbackHandler if self.options.trace_chunks else SpanCallbackHandler
         )
@@ -77,7 +79,7 @@ class Tracing:
     def _plan(self, graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Plan | None:
         try:
             return plan(
-                getattr(graph, "stream_mode", "values"),
+                graph,
                 args,
                 kwargs,
                 SpanCallbackHandler,
@@ -98,7 +100,16 @@ class Tracing:
             sees_nested=plan_.sees_nested,
             watches_tools=plan_.watches_tools,
         )
+        self.watchdog.watch(recorder)
         return recorder, add_handler(plan_, self._handler_type(recorder))
+
+    def _finish(self, recorder: RunRecorder, outcome: str, error: BaseException | None) -> None:
+        try:
+            recorder.finish(outcome, error)
+        except Exception:
+            _internal.internal_error("finish")
+        finally:
+            self.watchdog.forget(recorder)
 
     def stream(
         self,
@@ -156,7 +167,7 @@ class Tracing:
             raise
         finally:
             if recorder is not None:
-                _finish(recorder, outcome, error)
+                self._finish(recorder, outcome, error)
 
     async def _atraced(
         self, graph: Any, astream: Callable[..., AsyncIterator[Any]], plan_: Plan
@@ -188,7 +199,7 @@ class Tracing:
             raise
         finally:
             if recorder is not None:
-                _finish(recorder, outcome, error)
+                self._finish(recorder, outcome, error)
 
 
 def _runs_tool_nodes(graph: Any) -> bool:
@@ -225,13 +236,6 @@ def _failed(exc: BaseException) -> tuple[str, BaseException | None]:
     if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
         return names.OUTCOME_CANCELLED, None
     return names.OUTCOME_ERROR, exc
-
-
-def _finish(recorder: RunRecorder, outcome: str, error: BaseException | None) -> None:
-    try:
-        recorder.finish(outcome, error)
-    except Exception:
-        _internal.internal_error("finish")
 
 
 async def _aclose(inner: AsyncIterator[Any]) -> None:

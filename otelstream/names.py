@@ -96,6 +96,32 @@ ancestor because parallel tasks or tool calls could have written it."""
 OTELSTREAM_INTERRUPT_VALUE: Final = "otelstream.interrupt.value"
 """The interrupt's value as bounded JSON; only with content capture."""
 
+# --- stalled work (watchdog) ---------------------------------------------------------------
+SPAN_STALLED: Final = "stalled {span}"
+"""A zero-duration marker, child of work still running past its stall threshold, exported at
+once so a trace backend shows the stall before the work ends."""
+EVENT_STALL: Final = "otelstream.stall"
+"""Added to a span whose work crossed its stall threshold, at the moment it was detected."""
+OTELSTREAM_WORK_KIND: Final = "otelstream.work.kind"
+"""What kind of work is in flight or stalled: ``tool``, ``llm`` or ``task``."""
+OTELSTREAM_STALLED: Final = "otelstream.stalled"
+"""The work crossed its stall threshold before it ended (``true``)."""
+OTELSTREAM_STALL_DURATION: Final = "otelstream.stall.duration"
+"""Seconds the work stayed stalled: from crossing its threshold to ending."""
+OTELSTREAM_STALL_AGE: Final = "otelstream.stall.age"
+"""Seconds since the work started (tool, task) or last streamed (LLM) when the stall was seen."""
+OTELSTREAM_STALL_THRESHOLD: Final = "otelstream.stall.threshold"
+"""The threshold in seconds that the work crossed."""
+LOG_TOOL_CALL_STALLED: Final = "tool_call_stalled"
+"""Log event: a tool call runs past ``tool_stall_threshold``."""
+LOG_LLM_STREAM_STALLED: Final = "llm_stream_stalled"
+"""Log event: an LLM call streamed nothing for ``llm_stall_threshold``."""
+LOG_TASK_STALLED: Final = "task_stalled"
+"""Log event: a task runs past ``task_stall_threshold``."""
+WORK_TOOL: Final = "tool"
+WORK_LLM: Final = "llm"
+WORK_TASK: Final = "task"
+
 # --- metrics -------------------------------------------------------------------------------
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
@@ -103,6 +129,14 @@ METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk
 METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
 METRIC_TASK_DURATION: Final = "otelstream.task.duration"
 """Seconds one LangGraph task (node execution) took, by ``langgraph.node``."""
+
+METRIC_STALLS: Final = "otelstream.stalls"
+"""Counter: work items that crossed their stall threshold, once each, by kind and name."""
+METRIC_INFLIGHT: Final = "otelstream.inflight"
+"""Up-down counter: tool calls, LLM calls and tasks running now, by ``otelstream.work.kind``."""
+METRIC_INFLIGHT_OLDEST_AGE: Final = "otelstream.inflight.oldest_age"
+"""Gauge: seconds the oldest running work item of each kind and name has run (LLM calls: since
+their last chunk); the metric stalled-work alerts fire on."""
 
 OUTCOME_COMPLETED: Final = "completed"
 OUTCOME_ERROR: Final = "error"

@@ -6,9 +6,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
-import structlog
-
-_log = structlog.get_logger("otelstream")
+from otelstream._log import logger as _log
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _TRUE = {"true", "1", "yes", "on", "span_only", "span_and_event", "event_only"}
@@ -35,6 +33,54 @@ def capture_content_from_env() -> bool:
     return False
 
 
+TOOL_STALL_ENV = "OTELSTREAM_TOOL_STALL_THRESHOLD"
+LLM_STALL_ENV = "OTELSTREAM_LLM_STALL_THRESHOLD"
+TASK_STALL_ENV = "OTELSTREAM_TASK_STALL_THRESHOLD"
+_OFF = {"off", "none", "inf", "infinity", "never"}
+
+
+def _seconds_from_env(variable: str, default: float | None) -> float | None:
+    """A threshold in seconds from ``variable``; ``off`` turns it off, a bad value warns once."""
+    raw = os.environ.get(variable)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in _OFF:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if math.isnan(seconds) or seconds < 0:
+        _log.warning(
+            "invalid_environment_value",
+            variable=variable,
+            value=raw,
+            using=default,
+            hint="use a number of seconds, or off",
+        )
+        return default
+    return seconds
+
+
+def _tool_threshold_default() -> float:
+    seconds = _seconds_from_env(TOOL_STALL_ENV, 30.0)
+    return math.inf if seconds is None else seconds
+
+
+def _check_threshold(name: str, value: object, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        off = " or None to turn it off" if optional else ""
+        msg = f"{name} must be a number of seconds{off}, not {value!r}"
+        raise TypeError(msg)
+    if value < 0 or math.isnan(value):
+        off = "None" if optional else "math.inf"
+        msg = f"{name} must be zero or more seconds, not {value!r}; use {off} to turn it off"
+        raise ValueError(msg)
+
+
 @dataclass(frozen=True)
 class Options:
     """What otelstream records.
@@ -43,7 +89,13 @@ class Options:
         capture_content: Record prompts, chunk text, tool arguments and results, custom payloads
             and interrupt values. Off unless ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
             is true.
-        tool_stall_threshold: Seconds after which a running tool call counts as stalled.
+        tool_stall_threshold: Seconds after which a running tool call counts as stalled
+            (``OTELSTREAM_TOOL_STALL_THRESHOLD``, default 30).
+        llm_stall_threshold: Seconds without a chunk, before the first or between two, after
+            which a streaming LLM call counts as stalled (``OTELSTREAM_LLM_STALL_THRESHOLD``,
+            default 60; ``None`` turns it off).
+        task_stall_threshold: Seconds after which a running task counts as stalled
+            (``OTELSTREAM_TASK_STALL_THRESHOLD``; off by default).
         trace_chunks: Record each LLM call's streamed chunks as timed events and its
             time-to-first-token. This makes chat models stream instead of generate, as LangGraph's
             ``messages`` mode does; set ``False`` to leave the model's behaviour untouched (chat
@@ -53,7 +105,13 @@ class Options:
     """
 
     capture_content: bool = field(default_factory=capture_content_from_env)
-    tool_stall_threshold: float = 30.0
+    tool_stall_threshold: float = field(default_factory=_tool_threshold_default)
+    llm_stall_threshold: float | None = field(
+        default_factory=lambda: _seconds_from_env(LLM_STALL_ENV, 60.0)
+    )
+    task_stall_threshold: float | None = field(
+        default_factory=lambda: _seconds_from_env(TASK_STALL_ENV, None)
+    )
     trace_chunks: bool = True
     max_content_length: int = 4096
 
@@ -64,16 +122,9 @@ class Options:
         if not isinstance(self.trace_chunks, bool):
             msg = f"trace_chunks must be True or False, not {self.trace_chunks!r}"
             raise TypeError(msg)
-        threshold = self.tool_stall_threshold
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-            msg = f"tool_stall_threshold must be a number of seconds, not {threshold!r}"
-            raise TypeError(msg)
-        if threshold < 0 or math.isnan(threshold):
-            msg = (
-                f"tool_stall_threshold must be zero or more seconds, not {threshold!r}; "
-                "use math.inf to never report a tool call as stalled"
-            )
-            raise ValueError(msg)
+        _check_threshold("tool_stall_threshold", self.tool_stall_threshold, optional=False)
+        _check_threshold("llm_stall_threshold", self.llm_stall_threshold, optional=True)
+        _check_threshold("task_stall_threshold", self.task_stall_threshold, optional=True)
         length = self.max_content_length
         if isinstance(length, bool) or not isinstance(length, int):
             msg = f"max_content_length must be a whole number of characters, not {length!r}"

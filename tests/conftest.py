@@ -21,8 +21,11 @@ if TYPE_CHECKING:
 def strict_internal_errors() -> Iterator[None]:
     """Every test fails on an otelstream internal error instead of having it logged."""
     _internal.set_strict(True)
+    _internal.take_thread_errors()
     yield
     _internal.set_strict(True)
+    errors = _internal.take_thread_errors()
+    assert errors == [], f"otelstream's background threads failed: {errors!r}"
 
 
 @pytest.fixture

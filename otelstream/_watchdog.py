@@ -1,0 +1,132 @@
+"""The watchdog: sees stalled tool calls, silent LLM streams and slow tasks while they still run.
+
+A span is exported only when it ends, so a hung tool is invisible to a trace backend until it
+returns, which may be never. The watchdog is a daemon thread, started when the first traced run
+opens and stopped when the last one finishes, that checks every open run a few times per
+threshold: it needs nothing from the consumer (blocked on the next chunk, sync or async) and
+costs the streamed chunks nothing. It also serves the in-flight metrics, computed when they are
+collected rather than counted per item: ``otelstream.inflight`` and
+``otelstream.inflight.oldest_age``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from otelstream import _internal, names
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from otelstream._record import RunRecorder
+    from otelstream.options import Options
+
+_MIN_INTERVAL = 0.01
+_MAX_INTERVAL = 1.0
+
+
+class Watchdog:
+    """Open runs of one ``instrument()`` or instrumentor, checked for stalls from a thread."""
+
+    def __init__(self, options: Options, meter: Meter) -> None:
+        def ns(seconds: float | None) -> float | None:
+            return None if seconds is None or seconds == float("inf") else seconds * 1e9
+
+        self._tool_ns = ns(options.tool_stall_threshold)
+        self._llm_ns = ns(options.llm_stall_threshold)
+        self._task_ns = ns(options.task_stall_threshold)
+        enabled = [t for t in (self._tool_ns, self._llm_ns, self._task_ns) if t is not None]
+        self.interval = (
+            min(max(min(enabled) / 1e9 / 4, _MIN_INTERVAL), _MAX_INTERVAL) if enabled else None
+        )
+        self._lock = threading.Lock()
+        self._runs: set[RunRecorder] = set()
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        meter.create_observable_up_down_counter(
+            names.METRIC_INFLIGHT,
+            callbacks=[self._observe_inflight],
+            unit="{work}",
+            description="Tool calls, LLM calls and tasks running now.",
+        )
+        meter.create_observable_gauge(
+            names.METRIC_INFLIGHT_OLDEST_AGE,
+            callbacks=[self._observe_oldest],
+            unit="s",
+            description="Seconds the oldest running tool call, LLM call (since its last chunk) "
+            "or task of each name has been running.",
+        )
+
+    @property
+    def running(self) -> bool:
+        """Whether the watchdog thread is alive (for tests and the status line)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def watch(self, run: RunRecorder) -> None:
+        """Check ``run`` until ``forget(run)``; starts the thread if it is not running."""
+        with self._lock:
+            self._runs.add(run)
+            if self.interval is None or self._thread is not None:
+                return
+            self._wake.clear()
+            self._thread = threading.Thread(
+                target=self._loop, name="otelstream-watchdog", daemon=True
+            )
+            self._thread.start()
+
+    def forget(self, run: RunRecorder) -> None:
+        """Stop checking ``run``.
+
+        The thread stops at its next check that finds no run left (within one interval, at most
+        a second), so back-to-back runs share one thread instead of starting one each.
+        """
+        with self._lock:
+            self._runs.discard(run)
+
+    def _loop(self) -> None:
+        interval = self.interval or _MAX_INTERVAL
+        while True:
+            with self._lock:
+                runs = list(self._runs)
+                if not runs:
+                    self._thread = None
+                    return
+            now = time.time_ns()
+            for run in runs:
+                try:
+                    run.check_stalls(now, self._tool_ns, self._llm_ns, self._task_ns)
+                except Exception:
+                    try:
+                        _internal.internal_error("watchdog")
+                    except Exception:  # strict mode: a thread cannot raise into a test
+                        _internal.record_thread_error()
+            self._wake.wait(interval)
+
+    def _observe_inflight(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            runs = list(self._runs)
+        now = time.time_ns()
+        counts = dict.fromkeys((names.WORK_TOOL, names.WORK_LLM, names.WORK_TASK), 0)
+        for run in runs:
+            for kind, _key, _name, _age in run.in_flight(now):
+                counts[kind] += 1
+        return [Observation(n, {names.OTELSTREAM_WORK_KIND: k}) for k, n in counts.items()]
+
+    def _observe_oldest(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            runs = list(self._runs)
+        now = time.time_ns()
+        oldest: dict[tuple[str, str, str], float] = {}
+        for run in runs:
+            for kind, key, name, age in run.in_flight(now):
+                if age > oldest.get((kind, key, name), -1.0):
+                    oldest[(kind, key, name)] = age
+        return [
+            Observation(age, {names.OTELSTREAM_WORK_KIND: kind, key: name})
+            for (kind, key, name), age in oldest.items()
+        ]
