@@ -30,7 +30,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otelstream import names
 from otelstream._chunks import ChunkWindows
-from otelstream._content import bounded_json, payload_size, truncate
+from otelstream._content import Capture, payload_size, truncate
 from otelstream._log import logger as _log
 
 if TYPE_CHECKING:
@@ -204,6 +204,9 @@ class RunRecorder:
         self._options = options
         self._sees_nested = sees_nested
         self._watches_tools = watches_tools
+        self._capture = (
+            Capture(options.max_content_length, options.redact) if options.capture_content else None
+        )
         self._lock = threading.Lock()
         self._finished = False
         self.start_ns = time.time_ns()
@@ -240,6 +243,18 @@ class RunRecorder:
         # task key.
         self._open_tasks: dict[tuple[str, ...], list[str]] = {}
         self._open_calls: dict[str | None, list[str]] = {}
+
+    # ---- content ------------------------------------------------------------------------------
+
+    def _put_content(
+        self, attributes: dict[str, AttributeValue], key: str, value: Any, *, raw: bool = False
+    ) -> None:
+        """Record ``value`` under ``key`` only with content capture, masked and redacted."""
+        if self._capture is None:
+            return
+        text = self._capture.text(key, value, raw=raw)
+        if text is not None:
+            attributes[key] = text
 
     # ---- parents ------------------------------------------------------------------------------
 
@@ -327,9 +342,7 @@ class RunRecorder:
             if not isinstance(interrupts, (list, tuple)):
                 interrupts = (interrupts,)
             values = [getattr(i, "value", i) for i in interrupts]
-            attributes[names.OTELSTREAM_INTERRUPT_VALUE] = bounded_json(
-                values, self._options.max_content_length
-            )
+            self._put_content(attributes, names.OTELSTREAM_INTERRUPT_VALUE, values)
         span.add_event(names.EVENT_INTERRUPT, attributes, timestamp=now)
 
     # ---- tools (callbacks) --------------------------------------------------------------------
@@ -352,10 +365,7 @@ class RunRecorder:
             names.GEN_AI_TOOL_NAME: name,
             names.GEN_AI_TOOL_CALL_ID: call_id,
         }
-        if self._options.capture_content:
-            attributes[names.GEN_AI_TOOL_CALL_ARGUMENTS] = bounded_json(
-                arguments, self._options.max_content_length
-            )
+        self._put_content(attributes, names.GEN_AI_TOOL_CALL_ARGUMENTS, arguments)
         with self._lock:
             span = self._tracer.start_span(
                 names.SPAN_EXECUTE_TOOL.format(tool=name),
@@ -396,12 +406,12 @@ class RunRecorder:
             tool.end_ns = now
             if _is_failure(error):
                 tool.error = error
-            elif error is None and self._options.capture_content:
-                result = getattr(output, "content", output)
-                tool.span.set_attribute(
-                    names.GEN_AI_TOOL_CALL_RESULT,
-                    bounded_json(result, self._options.max_content_length),
+            elif error is None and self._capture is not None:
+                result: dict[str, AttributeValue] = {}
+                self._put_content(
+                    result, names.GEN_AI_TOOL_CALL_RESULT, getattr(output, "content", output)
                 )
+                tool.span.set_attributes(result)
             self._maybe_end(tool)
 
     def tool_parent(self, run_id: UUID | None) -> Context | None:
@@ -432,10 +442,7 @@ class RunRecorder:
         }
         if provider:
             attributes[names.GEN_AI_PROVIDER_NAME] = provider
-        if self._options.capture_content:
-            attributes[names.GEN_AI_INPUT_MESSAGES] = bounded_json(
-                messages, self._options.max_content_length
-            )
+        self._put_content(attributes, names.GEN_AI_INPUT_MESSAGES, messages)
         parent = self.tool_parent(parent_run_id) or self._parent_context(self._task_key(metadata))
         span = self._tracer.start_span(
             names.SPAN_CHAT.format(model=model),
@@ -493,15 +500,17 @@ class RunRecorder:
 
     def _write_chunk_events(self, chat: _Chat) -> None:
         texts = chat.texts
-        limit = self._options.max_content_length
         for start, count, ts in chat.windows.windows():
             attributes: dict[str, AttributeValue] = {
                 names.OTELSTREAM_CHUNK_INDEX: start,
                 names.OTELSTREAM_CHUNK_COUNT: count,
             }
             if texts is not None:
-                attributes[names.OTELSTREAM_CHUNK_TEXT] = truncate(
-                    "".join(texts[start : start + count]), limit
+                self._put_content(
+                    attributes,
+                    names.OTELSTREAM_CHUNK_TEXT,
+                    "".join(texts[start : start + count]),
+                    raw=True,
                 )
             chat.span.add_event(names.EVENT_CHUNK, attributes, timestamp=ts)
 
@@ -535,11 +544,10 @@ class RunRecorder:
                     {**metric_attributes, names.GEN_AI_TOKEN_TYPE: token_type},
                     context=context,
                 )
-        if self._options.capture_content:
-            span.set_attribute(
-                names.GEN_AI_OUTPUT_MESSAGES,
-                bounded_json([message], self._options.max_content_length),
-            )
+        if self._capture is not None:
+            output: dict[str, AttributeValue] = {}
+            self._put_content(output, names.GEN_AI_OUTPUT_MESSAGES, [message])
+            span.set_attributes(output)
 
     # ---- the stream's view (consumer) ---------------------------------------------------------
 
@@ -626,10 +634,7 @@ class RunRecorder:
             size = payload_size(payload)
             if size is not None:
                 attributes[names.OTELSTREAM_CUSTOM_SIZE] = size
-            if self._options.capture_content:
-                attributes[names.OTELSTREAM_CUSTOM_PAYLOAD] = bounded_json(
-                    payload, self._options.max_content_length
-                )
+            self._put_content(attributes, names.OTELSTREAM_CUSTOM_PAYLOAD, payload)
             if target is None:
                 self.span.add_event(names.EVENT_CUSTOM, attributes, timestamp=now)
                 return

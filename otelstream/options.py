@@ -5,8 +5,12 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from otelstream._log import logger as _log
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _TRUE = {"true", "1", "yes", "on", "span_only", "span_and_event", "event_only"}
@@ -102,6 +106,10 @@ class Options:
             spans then have no chunk events and no TTFT unless the app streams anyway).
         max_content_length: Longest captured value, in characters; longer values are cut and
             end with ``…``.
+        redact: Called as ``redact(key, text)`` on every captured value (already JSON, secret-
+            looking keys already masked) before it is recorded under attribute ``key``; returns
+            the text to record, or ``None`` to record nothing. A hook that raises records
+            nothing.
     """
 
     capture_content: bool = field(default_factory=capture_content_from_env)
@@ -114,6 +122,7 @@ class Options:
     )
     trace_chunks: bool = True
     max_content_length: int = 4096
+    redact: Callable[[str, str], str | None] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.capture_content, bool):
@@ -125,6 +134,9 @@ class Options:
         _check_threshold("tool_stall_threshold", self.tool_stall_threshold, optional=False)
         _check_threshold("llm_stall_threshold", self.llm_stall_threshold, optional=True)
         _check_threshold("task_stall_threshold", self.task_stall_threshold, optional=True)
+        if self.redact is not None and not callable(self.redact):
+            msg = f"redact must be a function (key, text) -> text or None, not {self.redact!r}"
+            raise TypeError(msg)
         length = self.max_content_length
         if isinstance(length, bool) or not isinstance(length, int):
             msg = f"max_content_length must be a whole number of characters, not {length!r}"
