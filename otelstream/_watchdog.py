@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
@@ -47,19 +48,7 @@ class Watchdog:
         self._runs: set[RunRecorder] = set()
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
-        meter.create_observable_up_down_counter(
-            names.METRIC_INFLIGHT,
-            callbacks=[self._observe_inflight],
-            unit="{work}",
-            description="Tool calls, LLM calls and tasks running now.",
-        )
-        meter.create_observable_gauge(
-            names.METRIC_INFLIGHT_OLDEST_AGE,
-            callbacks=[self._observe_oldest],
-            unit="s",
-            description="Seconds the oldest running tool call, LLM call (since its last chunk) "
-            "or task of each name has been running.",
-        )
+        _observers_for(meter).watchdogs.add(self)
 
     @property
     def running(self) -> bool:
@@ -107,26 +96,69 @@ class Watchdog:
                         _internal.record_thread_error()
             self._wake.wait(interval)
 
-    def _observe_inflight(self, options: CallbackOptions) -> Iterable[Observation]:
+    def open_runs(self) -> list[RunRecorder]:
+        """The runs being watched now."""
         with self._lock:
-            runs = list(self._runs)
+            return list(self._runs)
+
+
+class _Observers:
+    """The in-flight metrics of one meter, observed over every watchdog that uses the meter.
+
+    The SDK hands back the first instrument when one of the same name is created again on a
+    meter, callbacks and all, so two ``instrument()`` calls sharing a meter provider must share
+    these instruments too, or the second graph's work would never be observed.
+    """
+
+    def __init__(self, meter: Meter) -> None:
+        self.watchdogs: weakref.WeakSet[Watchdog] = weakref.WeakSet()
+        meter.create_observable_up_down_counter(
+            names.METRIC_INFLIGHT,
+            callbacks=[self._observe_inflight],
+            unit="{work}",
+            description="Tool calls, LLM calls and tasks running now.",
+        )
+        meter.create_observable_gauge(
+            names.METRIC_INFLIGHT_OLDEST_AGE,
+            callbacks=[self._observe_oldest],
+            unit="s",
+            description="Seconds the oldest running tool call, LLM call (since its last chunk) "
+            "or task of each name has been running.",
+        )
+
+    def _in_flight(self) -> Iterable[tuple[str, str, str, float]]:
         now = time.time_ns()
+        for watchdog in list(self.watchdogs):
+            for run in watchdog.open_runs():
+                yield from run.in_flight(now)
+
+    def _observe_inflight(self, options: CallbackOptions) -> Iterable[Observation]:
         counts = dict.fromkeys((names.WORK_TOOL, names.WORK_LLM, names.WORK_TASK), 0)
-        for run in runs:
-            for kind, _key, _name, _age in run.in_flight(now):
-                counts[kind] += 1
+        for kind, _key, _name, _age in self._in_flight():
+            counts[kind] += 1
         return [Observation(n, {names.OTELSTREAM_WORK_KIND: k}) for k, n in counts.items()]
 
     def _observe_oldest(self, options: CallbackOptions) -> Iterable[Observation]:
-        with self._lock:
-            runs = list(self._runs)
-        now = time.time_ns()
         oldest: dict[tuple[str, str, str], float] = {}
-        for run in runs:
-            for kind, key, name, age in run.in_flight(now):
-                if age > oldest.get((kind, key, name), -1.0):
-                    oldest[(kind, key, name)] = age
+        for kind, key, name, age in self._in_flight():
+            if age > oldest.get((kind, key, name), -1.0):
+                oldest[(kind, key, name)] = age
         return [
             Observation(age, {names.OTELSTREAM_WORK_KIND: kind, key: name})
             for (kind, key, name), age in oldest.items()
         ]
+
+
+_observers: weakref.WeakKeyDictionary[Meter, _Observers] = weakref.WeakKeyDictionary()
+_observers_lock = threading.Lock()
+
+
+def _observers_for(meter: Meter) -> _Observers:
+    with _observers_lock:
+        try:
+            observers = _observers.get(meter)
+        except TypeError:  # a meter that cannot be weakly referenced: nothing to share with
+            return _Observers(meter)
+        if observers is None:
+            observers = _observers[meter] = _Observers(meter)
+        return observers

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from otlp_testkit import AGENT_INPUT, STREAM_MODES, make_failing_agent_graph, promql_expressions
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from test_prometheus_rules import _real_run_samples as stalled_run_samples
 
 import otelstream
 from otelstream import names
@@ -62,6 +63,9 @@ def _run_and_scrape(agent_graph: Any) -> tuple[set[str], dict[str, list[dict[str
 def test_every_dashboard_metric_and_label_exists_after_a_real_run(agent_graph: Any) -> None:
     """Dashboard metric names, label names and equality matchers all match a real run's metrics."""
     otel_names, samples = _run_and_scrape(agent_graph)
+    # The stall panels read metrics that exist only while work hangs: add a stalled run's.
+    for metric, rows in stalled_run_samples().items():
+        samples.setdefault(metric, []).extend(rows)
     assert {
         names.METRIC_OPERATION_DURATION,
         names.METRIC_TOKEN_USAGE,
@@ -74,7 +78,9 @@ def test_every_dashboard_metric_and_label_exists_after_a_real_run(agent_graph: A
     expressions = promql_expressions()
     used_metrics = set()
     for where, expr in expressions.items():
-        for metric in _METRIC.findall(expr):
+        # Gauges and up-down counters have no suffix: an exported family name is a metric too.
+        exported = {m for m in _LABEL.findall(expr) if m in samples}
+        for metric in {*_METRIC.findall(expr), *exported}:
             used_metrics.add(metric)
             assert metric in samples, f"{where}: {metric} is not exported"
         for metric, matchers in _SELECTOR.findall(expr):
@@ -83,7 +89,7 @@ def test_every_dashboard_metric_and_label_exists_after_a_real_run(agent_graph: A
                     f'{where}: no {metric} sample has {label}="{value}"'
                 )
         without_metrics = _METRIC.sub("", expr)
-        for label in _LABEL.findall(without_metrics):
+        for label in set(_LABEL.findall(without_metrics)) - exported:
             assert label in label_names, f"{where}: label {label} is not exported"
     # Every metric otelstream emits appears on some dashboard.
     families = {re.sub(r"_(bucket|sum|count)$", "", m) for m in used_metrics}
@@ -93,4 +99,7 @@ def test_every_dashboard_metric_and_label_exists_after_a_real_run(agent_graph: A
         "gen_ai_client_operation_time_to_first_chunk_seconds",
         "gen_ai_client_operation_time_per_output_chunk_seconds",
         "otelstream_task_duration_seconds",
+        "otelstream_inflight",
+        "otelstream_inflight_oldest_age_seconds",
+        "otelstream_stalls_total",
     }
