@@ -99,6 +99,14 @@ def _error_attributes(span: Span, error: BaseException) -> str:
 
 
 @dataclass(eq=False)
+class _Writes:
+    """Custom writes attributed to one span: how many, and how many past its event budget."""
+
+    custom_count: int = 0
+    custom_dropped: int = 0
+
+
+@dataclass(eq=False)
 class _Work:
     """A task or tool span whose end waits for both its callback and the stream's end event."""
 
@@ -230,6 +238,7 @@ class RunRecorder:
         self._custom_budget = max(budget, 0)
         self.first_content_ns: int | None = None
         self.interrupted = False
+        self._run_writes = _Writes()
         # Work started by callbacks. Keys: checkpoint namespace for tasks, callback run id for
         # chats and tools; entries leave when their span ends, so these stay as small as the
         # work in flight.
@@ -627,6 +636,12 @@ class RunRecorder:
                 target = self._tasks.get(NS_SEP.join(ns)) if ns else None
                 if target is not None and target.ended:
                     target = None
+            # Count first: past the span's event budget a write costs a counter, nothing more.
+            holder: _Work | _Writes = target if target is not None else self._run_writes
+            holder.custom_count += 1
+            if holder.custom_count > self._custom_budget:
+                holder.custom_dropped += 1
+                return
             attributes: dict[str, AttributeValue] = {
                 names.OTELSTREAM_CUSTOM_TYPE: type(payload).__qualname__,
                 names.OTELSTREAM_ATTRIBUTION: "exact" if exact else "ancestor",
@@ -635,14 +650,8 @@ class RunRecorder:
             if size is not None:
                 attributes[names.OTELSTREAM_CUSTOM_SIZE] = size
             self._put_content(attributes, names.OTELSTREAM_CUSTOM_PAYLOAD, payload)
-            if target is None:
-                self.span.add_event(names.EVENT_CUSTOM, attributes, timestamp=now)
-                return
-            target.custom_count += 1
-            if target.custom_count > self._custom_budget:
-                target.custom_dropped += 1
-                return
-            target.span.add_event(names.EVENT_CUSTOM, attributes, timestamp=now)
+            span = target.span if target is not None else self.span
+            span.add_event(names.EVENT_CUSTOM, attributes, timestamp=now)
 
     # ---- stalls (watchdog thread) ---------------------------------------------------------------
 
@@ -843,6 +852,10 @@ class RunRecorder:
             outcome = names.OUTCOME_INTERRUPTED
         span = self.span
         span.set_attribute(names.OTELSTREAM_OUTCOME, outcome)
+        if self._run_writes.custom_count:
+            span.set_attribute(names.OTELSTREAM_CUSTOM_COUNT, self._run_writes.custom_count)
+        if self._run_writes.custom_dropped:
+            span.set_attribute(names.OTELSTREAM_CUSTOM_DROPPED, self._run_writes.custom_dropped)
         if self.first_content_ns is not None:
             span.set_attribute(
                 names.OTELSTREAM_TIME_TO_FIRST_TOKEN, (self.first_content_ns - self.start_ns) / 1e9
