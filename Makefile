@@ -12,11 +12,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/demo.py
+	$(VENV)/bin/otelstream demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check otelstream tests examples benchmarks
-	$(VENV)/bin/ruff format --check otelstream tests examples benchmarks
+	$(VENV)/bin/ruff check otelstream tests benchmarks scripts
+	$(VENV)/bin/ruff format --check otelstream tests benchmarks scripts
 	$(VENV)/bin/mypy otelstream
 
 test: lint

@@ -170,8 +170,9 @@ class _Chat:
         self.windows.add(now)
         if self.content_ns is None and (token or _has_tool_call(chunk)):
             self.content_ns = now
-            if self.run.first_content_ns is None:
-                self.run.first_content_ns = now
+        # The run's TTFT is what the end user waits for: the first text, not a tool call.
+        if token and self.run.first_content_ns is None:
+            self.run.first_content_ns = now
         if self.texts is not None:
             self.texts.append(token if isinstance(token, str) else str(token))
 
