@@ -94,6 +94,8 @@ class Watchdog:
                         _internal.internal_error("watchdog")
                     except Exception:  # strict mode: a thread cannot raise into a test
                         _internal.record_thread_error()
+            # Hold no finished run (and its spans) while sleeping.
+            del runs, run
             self._wake.wait(interval)
 
     def open_runs(self) -> list[RunRecorder]:

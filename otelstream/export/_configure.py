@@ -203,13 +203,72 @@ def _exporter_classes(signal: _Signal) -> list[type[Any]] | None:
             raise ValueError(msg) from exc
     else:
         return None
-    traces, metrics_, logs = sdk_configuration._import_exporters(
-        names if signal == "traces" else [],
-        names if signal == "metrics" else [],
-        names if signal == "logs" else [],
-    )
+    try:
+        traces, metrics_, logs = sdk_configuration._import_exporters(
+            names if signal == "traces" else [],
+            names if signal == "metrics" else [],
+            names if signal == "logs" else [],
+        )
+    except RuntimeError as exc:
+        msg = (
+            f"{exc}: set {_EXPORTER_ENV[signal]} to exporters that are installed "
+            "(otlp, console, none, or one an installed package registers)"
+        )
+        raise ValueError(msg) from exc
     chosen: dict[str, type[Any]] = {"traces": traces, "metrics": metrics_, "logs": logs}[signal]  # type: ignore[assignment]
     return list(chosen.values())
+
+
+def _create(cls: type[Any], signal: _Signal) -> Any:
+    """An exporter built from the environment, or a ValueError naming what to fix."""
+    try:
+        return cls()
+    except ValueError as exc:
+        prefix = f"OTEL_EXPORTER_OTLP_{signal.upper()}_"
+        msg = (
+            f"could not create the {signal} exporter {cls.__name__} from the environment: {exc}; "
+            f"check OTEL_EXPORTER_OTLP_TIMEOUT, {prefix}TIMEOUT, OTEL_EXPORTER_OTLP_HEADERS and "
+            f"the other OTEL_EXPORTER_OTLP_* values"
+        )
+        raise ValueError(msg) from exc
+
+
+_BSP_DEFAULTS = {
+    "schedule_delay_millis": 5000,
+    "max_queue_size": 2048,
+    "max_export_batch_size": 512,
+    "export_timeout_millis": 30000,
+}
+
+
+def _batch(exporter: SpanExporter) -> BatchSpanProcessor:
+    """A BatchSpanProcessor from the ``OTEL_BSP_*`` environment; bad values fall back, warned."""
+    try:
+        return BatchSpanProcessor(exporter)
+    except ValueError as exc:
+        settings = {
+            name: os.environ.get(name)
+            for name in (
+                "OTEL_BSP_SCHEDULE_DELAY",
+                "OTEL_BSP_MAX_QUEUE_SIZE",
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                "OTEL_BSP_EXPORT_TIMEOUT",
+            )
+            if os.environ.get(name) is not None
+        }
+        _logger.warning(
+            "otelstream: invalid batch span processor settings %s (%s); using the defaults %s",
+            settings,
+            exc,
+            _BSP_DEFAULTS,
+        )
+        return BatchSpanProcessor(
+            exporter,
+            schedule_delay_millis=_BSP_DEFAULTS["schedule_delay_millis"],
+            max_queue_size=_BSP_DEFAULTS["max_queue_size"],
+            max_export_batch_size=_BSP_DEFAULTS["max_export_batch_size"],
+            export_timeout_millis=_BSP_DEFAULTS["export_timeout_millis"],
+        )
 
 
 def _metrics_path_for(trace_path: Path) -> Path:
@@ -262,7 +321,9 @@ def configure(
         A :class:`Telemetry` handle. Its ``shutdown`` also runs at interpreter exit, bounded.
 
     Raises:
-        ValueError: If ``OTEL_EXPORTER_OTLP_PROTOCOL`` names an unknown protocol.
+        ValueError: If ``OTEL_EXPORTER_OTLP_PROTOCOL`` names an unknown protocol, an
+            ``OTEL_<SIGNAL>_EXPORTER`` names an exporter that is not installed, or an exporter
+            cannot be built from its ``OTEL_EXPORTER_OTLP_*`` values (the message names them).
     """
     attributes: dict[str, AttributeValue] = dict(resource_attributes or {})
     if service_name is not None:
@@ -281,15 +342,13 @@ def configure(
     trace_exporters: list[SpanExporter] = []
     trace_classes = _exporter_classes("traces")
     for cls in trace_classes or []:
-        trace_exporters.append(cls())
+        trace_exporters.append(_create(cls, "traces"))
     trace_file: Path | None = None
     if trace_classes is None or explicit_trace_file:
         trace_file = trace_path.absolute()
         trace_exporters.append(JsonLinesSpanExporter(trace_file))
     for exporter in trace_exporters:
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(CountingSpanExporter(exporter, failures))
-        )
+        tracer_provider.add_span_processor(_batch(CountingSpanExporter(exporter, failures)))
 
     # --- metrics --------------------------------------------------------------------------
     explicit_metrics_file = (
@@ -299,9 +358,12 @@ def configure(
     metric_classes = _exporter_classes("metrics")
     for cls in metric_classes or []:
         if issubclass(cls, MetricReader):
-            readers.append(cls())  # a pull exporter such as Prometheus is its own reader
+            readers.append(_create(cls, "metrics"))  # a pull exporter is its own reader
         else:
-            readers.append(PeriodicExportingMetricReader(CountingMetricExporter(cls(), failures)))
+            exporter_ = _create(cls, "metrics")
+            readers.append(
+                PeriodicExportingMetricReader(CountingMetricExporter(exporter_, failures))
+            )
     metrics_file: Path | None = None
     if metric_classes is None or explicit_metrics_file:
         metrics_file = Path(explicit_metrics_file or _metrics_path_for(trace_path)).absolute()
@@ -321,7 +383,7 @@ def configure(
         log_exporters: list[LogRecordExporter] = []
         log_classes = _exporter_classes("logs")
         for cls in log_classes or []:
-            log_exporters.append(cls())
+            log_exporters.append(_create(cls, "logs"))
         if log_classes is None:
             logs_path = trace_path.with_name(trace_path.name.replace("traces", "logs"))
             if logs_path == trace_path:

@@ -21,7 +21,11 @@ _logger = logging.getLogger("otelstream.export")
 
 
 class FailureCount:
-    """Thread-safe counters of failed exports, by signal."""
+    """Thread-safe counters of failed exports, by signal; the first failure is logged once.
+
+    A collector that is down fails every export; one warning says so and where the count is,
+    instead of a line per batch.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -30,6 +34,13 @@ class FailureCount:
     def add(self, signal: str) -> None:
         with self._lock:
             self.counts[signal] += 1
+            first = sum(self.counts.values()) == 1
+        if first:
+            _logger.warning(
+                "otelstream: %s export failed; telemetry is being dropped. Further failures are "
+                "counted in Telemetry.export_failures and not logged again.",
+                signal,
+            )
 
 
 def run_bounded(work: Callable[[], object], timeout: float, what: str) -> bool:
