@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from langgraph.pregel import Pregel
+from langgraph.pregel.remote import RemoteGraph
 
 from otelstream._wrap import Tracing
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
     from otelstream.options import Options
+    from otelstream.remote import InstrumentedRemoteGraph
 
 
 class InstrumentedGraph:
@@ -61,18 +63,39 @@ class InstrumentedGraph:
         return f"otelstream.instrument({self.__wrapped__!r})"
 
 
+@overload
+def instrument(
+    graph: RemoteGraph,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    options: Options | None = None,
+) -> InstrumentedRemoteGraph: ...
+
+
+@overload
 def instrument(
     graph: Any,
     *,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
     options: Options | None = None,
-) -> InstrumentedGraph:
+) -> InstrumentedGraph: ...
+
+
+def instrument(
+    graph: Any,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+    options: Options | None = None,
+) -> InstrumentedGraph | InstrumentedRemoteGraph:
     """Trace every ``stream``/``astream``/``invoke``/``ainvoke`` of a compiled LangGraph graph.
 
     Args:
-        graph: A compiled graph: ``StateGraph(...).compile()``, a ``create_agent`` agent, or any
-            ``langgraph.pregel.Pregel``.
+        graph: A compiled graph: ``StateGraph(...).compile()``, a ``create_agent`` agent, any
+            ``langgraph.pregel.Pregel``, or a ``RemoteGraph`` on a LangGraph server (traced
+            from its stream; see the README's "Runs on a LangGraph server").
         tracer_provider: Where spans go; the global provider when ``None``.
         meter_provider: Where metrics go; the global provider when ``None``.
         options: What to record; ``Options()`` when ``None``.
@@ -86,6 +109,12 @@ def instrument(
     if isinstance(graph, InstrumentedGraph):
         msg = "this graph is already instrumented; pass the original graph to instrument()"
         raise TypeError(msg)
+    if isinstance(graph, RemoteGraph):
+        from otelstream.remote import instrument_remote  # noqa: PLC0415 - no cycle at import
+
+        return instrument_remote(
+            graph, tracer_provider=tracer_provider, meter_provider=meter_provider, options=options
+        )
     if not isinstance(graph, Pregel):
         hint = ""
         if hasattr(graph, "compile"):

@@ -123,6 +123,27 @@ WORK_TOOL: Final = "tool"
 WORK_LLM: Final = "llm"
 WORK_TASK: Final = "task"
 
+# --- remote runs (LangGraph server) -----------------------------------------------------------
+OTELSTREAM_REMOTE_RUN_ID: Final = "otelstream.remote.run_id"
+"""Run span: the LangGraph server's run id."""
+
+OTELSTREAM_REMOTE_REPLAYED: Final = "otelstream.remote.replayed"
+"""Run span: the sidecar joined a run already under way and replayed its stored events, so the
+span times of what happened before it joined are replay times, not the times of the work."""
+
+METRIC_SIDECAR_RUNS: Final = "otelstream.sidecar.runs"
+"""Counter: runs the sidecar followed to the end, by ``otelstream.outcome``."""
+
+METRIC_SIDECAR_LAG: Final = "otelstream.sidecar.lag"
+"""Histogram (s): from the server publishing a stream event (its event id's timestamp) to the
+sidecar recording it."""
+
+METRIC_SIDECAR_RECONNECTS: Final = "otelstream.sidecar.reconnects"
+"""Counter: times the sidecar lost the server (or a run's stream) and connected again."""
+
+METRIC_SIDECAR_ACTIVE: Final = "otelstream.sidecar.active_runs"
+"""Up-down counter: runs the sidecar follows now."""
+
 # --- metrics -------------------------------------------------------------------------------
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"

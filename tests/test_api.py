@@ -7,8 +7,11 @@ import math
 import pytest
 from helpers import USER, chat_graph, final, linear_graph
 from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.pregel.remote import RemoteGraph
 
 import otelstream
+from otelstream.cli import main as cli_main
+from otelstream.remote import InstrumentedRemoteGraph
 from otelstream.testing import FakeStreamingChatModel
 
 
@@ -110,3 +113,20 @@ def test_default_providers_are_global():
     """Without providers, instrument() uses the global (no-op by default) ones and still runs."""
     traced = otelstream.instrument(linear_graph("a"))
     assert traced.invoke({"items": []}) == {"items": ["a"]}
+
+
+def test_instrument_dispatches_a_remote_graph() -> None:
+    """A RemoteGraph is traced from its stream, by the remote package, without any request."""
+    traced = otelstream.instrument(RemoteGraph("agent", url="http://127.0.0.1:9"))
+    assert isinstance(traced, InstrumentedRemoteGraph)
+
+
+def test_cli_hands_sidecar_arguments_to_the_sidecar(capsys) -> None:
+    """`otelstream sidecar --help` is the sidecar's own help, listed in the main help too."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["sidecar", "--help"])
+    assert exit_info.value.code == 0
+    assert "otelstream sidecar" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli_main(["--help"])
+    assert "sidecar" in capsys.readouterr().out

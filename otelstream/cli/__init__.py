@@ -322,6 +322,14 @@ def _parser() -> argparse.ArgumentParser:
     view.add_argument("file", metavar="FILE", help="the trace file")
     view.add_argument("--last", type=int, metavar="N", help="show only the last N traces")
     view.set_defaults(handler=_cmd_view)
+
+    # Listed here for --help; `main` hands its arguments to the sidecar's own parser.
+    commands.add_parser(
+        "sidecar",
+        add_help=False,
+        help="follow every run on a LangGraph server and trace each one "
+        "(otelstream sidecar --help)",
+    )
     return parser
 
 
@@ -339,7 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="replace")  # type: ignore[union-attr]
-    args = _parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["sidecar"]:
+        from otelstream.remote.sidecar import main as sidecar_main  # noqa: PLC0415 - optional
+
+        return sidecar_main(arguments[1:])
+    args = _parser().parse_args(arguments)
     console, interactive = _console()
     try:
         code: int = args.handler(args, console, interactive)

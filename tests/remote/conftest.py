@@ -1,0 +1,137 @@
+"""A real LangGraph server (``langgraph dev``, in-memory) on loopback, for the remote tests.
+
+The server runs from its own virtualenv (``scripts/langgraph_server.sh``), never the project's.
+Without it the tests skip, unless ``CI`` is set: then they fail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+REPO = Path(__file__).resolve().parents[2]
+SERVER_DIR = Path(__file__).resolve().parent / "server"
+VENV = Path(os.environ.get("LANGGRAPH_SERVER_VENV") or REPO / ".cache" / "langgraph-server-venv")
+READY_TIMEOUT = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/ok", timeout=1) as response:  # noqa: S310 - loopback
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a LangGraph dev server running ``server/agent.py`` as ``agent``."""
+    binary = VENV / "bin" / "langgraph"
+    if not binary.exists():
+        reason = f"no LangGraph server venv at {VENV}: run scripts/langgraph_server.sh"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    # The server resolves graph paths against its working directory and keeps its state
+    # (.langgraph_api) there: a scratch copy keeps the source tree clean.
+    workdir = tmp_path_factory.mktemp("langgraph-server")
+    for name in ("agent.py", "langgraph.json"):
+        shutil.copy(SERVER_DIR / name, workdir / name)
+    log = (workdir / "server.log").open("wb")
+    env = {**os.environ, "LANGSMITH_TRACING": "false", "LANGCHAIN_TRACING_V2": "false"}
+    process = subprocess.Popen(  # noqa: S603 - our own venv's binary
+        [
+            str(binary),
+            "dev",
+            "--no-browser",
+            "--no-reload",
+            "--allow-blocking",  # the test tools sleep in worker threads
+            "--n-jobs-per-worker",
+            "10",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--config",
+            "langgraph.json",
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not _ready(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                output = (workdir / "server.log").read_text(errors="replace")[-3000:]
+                pytest.fail(f"LangGraph server did not start:\n{output}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        with_group = os.getpgid(process.pid) if process.poll() is None else None
+        if with_group is not None:
+            os.killpg(with_group, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(with_group, signal.SIGKILL)
+                process.wait(timeout=5)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def agent_module() -> Any:
+    """The server's graph module, imported in this process (it is self-contained)."""
+    spec = importlib.util.spec_from_file_location("remote_test_agent", SERVER_DIR / "agent.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def span_tree(spans: Any) -> list[tuple[int, str, str]]:
+    """``(depth, name, status)`` of every span except the run span's own name, in start order.
+
+    Stall marker spans are left out; the run span is reported as ``RUN``.
+    """
+    by_id = {s.context.span_id: s for s in spans}
+
+    def depth(span: Any) -> int:
+        level = 0
+        while span.parent is not None and span.parent.span_id in by_id:
+            span = by_id[span.parent.span_id]
+            level += 1
+        return level
+
+    rows = []
+    for span in sorted(spans, key=lambda s: s.start_time):
+        name = "RUN" if span.name.startswith("invoke_agent ") else span.name
+        rows.append((depth(span), name, span.status.status_code.name))
+    return rows
