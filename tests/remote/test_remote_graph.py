@@ -22,6 +22,7 @@ def bare(server_url) -> Any:
     graph = RemoteGraph("agent", url=server_url)
     yield graph
     graph.sync_client.close()
+    gc.collect()  # any socket the SDK left is collected here, not in a later test
 
 
 def _user(text: str) -> dict[str, Any]:
@@ -46,9 +47,7 @@ def test_remote_trace_matches_in_process(
 ) -> None:
     """A remote run's span tree is the in-process tree: nodes, chats with TTFT, tool, custom."""
     expected = _local_tree(agent_module, "fast", tracer_provider, span_exporter)
-    remote = instrument_remote(
-        RemoteGraph("agent", url=server_url), tracer_provider=tracer_provider
-    )
+    remote = instrument_remote(bare, tracer_provider=tracer_provider)
     chunks = list(remote.stream(_user("fast"), stream_mode=["updates", "custom"]))
     spans = span_exporter.get_finished_spans()
     assert span_tree(spans) == expected
@@ -74,9 +73,7 @@ def test_remote_error_matches_in_process(
 ) -> None:
     """A failing tool marks tool, task and run ERROR; the caller's error is unchanged."""
     expected = _local_tree(agent_module, "fail", tracer_provider, span_exporter)
-    remote = instrument_remote(
-        RemoteGraph("agent", url=server_url), tracer_provider=tracer_provider
-    )
+    remote = instrument_remote(bare, tracer_provider=tracer_provider)
     with pytest.raises(RemoteException):
         list(remote.stream(_user("fail"), stream_mode="updates"))
     spans = span_exporter.get_finished_spans()
@@ -89,9 +86,7 @@ def test_remote_error_matches_in_process(
 
 def test_remote_interrupt(bare, server_url, tracer_provider, span_exporter) -> None:
     """An interrupt is an interrupt event on the task and outcome interrupted, not an error."""
-    remote = instrument_remote(
-        RemoteGraph("agent", url=server_url), tracer_provider=tracer_provider
-    )
+    remote = instrument_remote(bare, tracer_provider=tracer_provider)
     list(remote.stream(_user("ask")))
     spans = span_exporter.get_finished_spans()
     (run,) = [s for s in spans if s.name.startswith("invoke_agent")]
