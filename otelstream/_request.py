@@ -73,6 +73,12 @@ class Plan:
         thread_id = configurable.get("thread_id")
         return None if thread_id is None else str(thread_id)
 
+    @property
+    def tagged_pairs(self) -> bool:
+        """Whether every internal chunk is a ``(mode, payload)`` pair that, when kept, is exactly
+        the caller's chunk (a list ``stream_mode``, v1, no namespaces on either side)."""
+        return not self.v2 and not self.sees_nested and isinstance(self.user_mode, list)
+
     def split(self, item: Any) -> tuple[tuple[str, ...], str, Any]:
         """An internal chunk as ``(namespace, mode, payload)``."""
         if self.v2:

@@ -149,13 +149,24 @@ class Tracing:
         inner = stream(plan_.input, config, **plan_.kwargs)
         outcome, error = names.OUTCOME_COMPLETED, None
         try:
-            for item in inner:
-                ns, mode, payload = plan_.split(item)
-                if recorder is not None and mode in _WATCHED:
-                    _observe(recorder, ns, mode, payload)
-                out = plan_.reshape(item, ns, mode, payload)
-                if out is not SKIP:
-                    yield out
+            if plan_.tagged_pairs:
+                # The common case, on the hot path: LangGraph's (mode, chunk) pair is the very
+                # chunk the caller asked for, so it is passed on as it is.
+                keep = plan_.user_mode
+                for item in inner:
+                    mode = item[0]
+                    if mode in _WATCHED and recorder is not None:
+                        _observe(recorder, (), mode, item[1])
+                    if mode in keep:
+                        yield item
+            else:
+                for item in inner:
+                    ns, mode, payload = plan_.split(item)
+                    if recorder is not None and mode in _WATCHED:
+                        _observe(recorder, ns, mode, payload)
+                    out = plan_.reshape(item, ns, mode, payload)
+                    if out is not SKIP:
+                        yield out
         except GeneratorExit:
             outcome = names.OUTCOME_CANCELLED
             close = getattr(inner, "close", None)
@@ -181,13 +192,22 @@ class Tracing:
         inner = astream(plan_.input, config, **plan_.kwargs)
         outcome, error = names.OUTCOME_COMPLETED, None
         try:
-            async for item in inner:
-                ns, mode, payload = plan_.split(item)
-                if recorder is not None and mode in _WATCHED:
-                    _observe(recorder, ns, mode, payload)
-                out = plan_.reshape(item, ns, mode, payload)
-                if out is not SKIP:
-                    yield out
+            if plan_.tagged_pairs:  # see _traced
+                keep = plan_.user_mode
+                async for item in inner:
+                    mode = item[0]
+                    if mode in _WATCHED and recorder is not None:
+                        _observe(recorder, (), mode, item[1])
+                    if mode in keep:
+                        yield item
+            else:
+                async for item in inner:
+                    ns, mode, payload = plan_.split(item)
+                    if recorder is not None and mode in _WATCHED:
+                        _observe(recorder, ns, mode, payload)
+                    out = plan_.reshape(item, ns, mode, payload)
+                    if out is not SKIP:
+                        yield out
         except GeneratorExit:
             outcome = names.OUTCOME_CANCELLED
             await _aclose(inner)
