@@ -240,6 +240,10 @@ class RunRecorder:
         self.first_content_ns: int | None = None
         self.interrupted = False
         self._run_writes = _Writes()
+        # Bumped whenever what a custom write could be attributed to changes (a task or tool
+        # call opens or ends), so a burst of writes reuses one attribution.
+        self._layout = 0
+        self._custom_cache: tuple[tuple[str, ...], int, _Work | None, bool] | None = None
         # Work started by callbacks. Keys: checkpoint namespace for tasks, callback run id for
         # chats and tools; entries leave when their span ends, so these stay as small as the
         # work in flight.
@@ -405,6 +409,7 @@ class RunRecorder:
             task = self._tasks.get(task_key) if task_key is not None else None
             if task is not None:
                 task.tool_calls += 1
+            self._layout += 1
 
     def tool_ended(self, run_id: UUID, output: Any, error: BaseException | None) -> None:
         """A tool returned or raised."""
@@ -566,6 +571,7 @@ class RunRecorder:
         if not isinstance(payload, dict):
             return
         key = NS_SEP.join((*ns, f"{payload.get('name')}:{payload.get('id')}"))
+        self._layout += 1
         if "triggers" in payload:  # start
             self._open_tasks.setdefault(ns, []).append(key)
             return
@@ -594,6 +600,7 @@ class RunRecorder:
             tool = self._tools_by_call.get(call_id)
             if tool is None:
                 return
+            self._layout += 1
             calls = self._open_calls.setdefault(tool.task_key, [])
             if event == "tool-started":
                 calls.append(call_id)
@@ -614,45 +621,58 @@ class RunRecorder:
         that runs the subgraph ``ns``, or the run.
         """
         now = time.time_ns()
-        with self._lock:
-            target: _Work | None = None
+        cached = self._custom_cache
+        if cached is not None and cached[0] == ns and cached[1] == self._layout:
+            target, exact = cached[2], cached[3]
+        else:
+            with self._lock:
+                target, exact = self._attribute(ns)
+                self._custom_cache = (ns, self._layout, target, exact)
+        # Count first: past the span's event budget a write costs a counter, nothing more.
+        holder: _Work | _Writes = target if target is not None else self._run_writes
+        holder.custom_count += 1
+        if holder.custom_count > self._custom_budget:
+            holder.custom_dropped += 1
+            return
+        attributes: dict[str, AttributeValue] = {
+            names.OTELSTREAM_CUSTOM_TYPE: type(payload).__qualname__,
+            names.OTELSTREAM_ATTRIBUTION: "exact" if exact else "ancestor",
+        }
+        size = payload_size(payload)
+        if size is not None:
+            attributes[names.OTELSTREAM_CUSTOM_SIZE] = size
+        self._put_content(attributes, names.OTELSTREAM_CUSTOM_PAYLOAD, payload)
+        span = target.span if target is not None else self.span
+        span.add_event(names.EVENT_CUSTOM, attributes, timestamp=now)
+
+    def _attribute(self, ns: tuple[str, ...]) -> tuple[_Work | None, bool]:
+        """The span a custom write from ``ns`` certainly came from, and whether it is exact.
+
+        Holds the lock. The answer holds until ``_layout`` changes: writes in a burst reuse it.
+        """
+        target: _Work | None = None
+        exact = False
+        open_keys = self._open_tasks.get(ns)
+        if open_keys is not None and len(open_keys) == 1:
+            task_key = open_keys[0]
+            target = self._tasks.get(task_key)
+            calls = self._open_calls.get(task_key)
+            if calls is not None and len(calls) == 1:
+                target = self._tools_by_call.get(calls[0]) or target
+                exact = target is not None
+            else:
+                # Without the `tools` stream a tool of this task may have written it.
+                exact = (
+                    target is not None
+                    and not calls
+                    and (self._watches_tools or not getattr(target, "tool_calls", 0))
+                )
+        if target is None or target.ended:
             exact = False
-            open_keys = self._open_tasks.get(ns)
-            if open_keys is not None and len(open_keys) == 1:
-                task_key = open_keys[0]
-                target = self._tasks.get(task_key)
-                calls = self._open_calls.get(task_key)
-                if calls is not None and len(calls) == 1:
-                    target = self._tools_by_call.get(calls[0]) or target
-                    exact = target is not None
-                else:
-                    # Without the `tools` stream a tool of this task may have written it.
-                    exact = (
-                        target is not None
-                        and not calls
-                        and (self._watches_tools or not getattr(target, "tool_calls", 0))
-                    )
-            if target is None or target.ended:
-                exact = False
-                target = self._tasks.get(NS_SEP.join(ns)) if ns else None
-                if target is not None and target.ended:
-                    target = None
-            # Count first: past the span's event budget a write costs a counter, nothing more.
-            holder: _Work | _Writes = target if target is not None else self._run_writes
-            holder.custom_count += 1
-            if holder.custom_count > self._custom_budget:
-                holder.custom_dropped += 1
-                return
-            attributes: dict[str, AttributeValue] = {
-                names.OTELSTREAM_CUSTOM_TYPE: type(payload).__qualname__,
-                names.OTELSTREAM_ATTRIBUTION: "exact" if exact else "ancestor",
-            }
-            size = payload_size(payload)
-            if size is not None:
-                attributes[names.OTELSTREAM_CUSTOM_SIZE] = size
-            self._put_content(attributes, names.OTELSTREAM_CUSTOM_PAYLOAD, payload)
-            span = target.span if target is not None else self.span
-            span.add_event(names.EVENT_CUSTOM, attributes, timestamp=now)
+            target = self._tasks.get(NS_SEP.join(ns)) if ns else None
+            if target is not None and target.ended:
+                target = None
+        return target, exact
 
     # ---- stalls (watchdog thread) ---------------------------------------------------------------
 
@@ -805,6 +825,7 @@ class RunRecorder:
 
     def _end_work(self, work: _Work, end_ns: int) -> None:
         work.ended = True
+        self._layout += 1
         span = work.span
         attributes = work.metric_attributes
         if work.error is not None:
@@ -849,6 +870,7 @@ class RunRecorder:
             self._task_runs.clear()
             self._open_tasks.clear()
             self._open_calls.clear()
+            self._custom_cache = None
         if outcome == names.OUTCOME_COMPLETED and self.interrupted:
             outcome = names.OUTCOME_INTERRUPTED
         span = self.span
