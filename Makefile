@@ -22,5 +22,7 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest
 
+# make bench PEERS=.cache/bench-peers-venv/bin/python adds OpenInference and OpenLLMetry
+# (build that venv with scripts/bench_peers.sh).
 bench: $(STAMP)
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(if $(PEERS),--peers-python $(PEERS))
