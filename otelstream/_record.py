@@ -279,8 +279,13 @@ class RunRecorder:
                 return task.context
         return self._context
 
+    def set_run_attribute(self, key: str, value: AttributeValue) -> None:
+        """Set an attribute on the run span (for feeds that learn facts about the run late)."""
+        self.span.set_attribute(key, value)
+
     @staticmethod
-    def _task_key(metadata: dict[str, Any] | None) -> str | None:
+    def task_key(metadata: dict[str, Any] | None) -> str | None:
+        """The key of the task a callback's metadata belongs to: its checkpoint namespace."""
         if not metadata:
             return None
         ns = metadata.get("langgraph_checkpoint_ns")
@@ -294,7 +299,7 @@ class RunRecorder:
 
     def task_started(self, run_id: UUID, metadata: dict[str, Any]) -> None:
         """A node's runnable started (``on_chain_start`` whose name is the node's)."""
-        key = self._task_key(metadata)
+        key = self.task_key(metadata)
         if key is None or self._finished:
             return
         now = time.time_ns()
@@ -373,7 +378,7 @@ class RunRecorder:
         if self._finished:
             return
         now = time.time_ns()
-        task_key = self._task_key(metadata)
+        task_key = self.task_key(metadata)
         attributes: dict[str, AttributeValue] = {
             names.GEN_AI_OPERATION_NAME: names.OP_EXECUTE_TOOL,
             names.GEN_AI_TOOL_NAME: name,
@@ -446,11 +451,13 @@ class RunRecorder:
         model: str,
         provider: str | None,
         messages: Any,
+        *,
+        start_ns: int | None = None,
     ) -> None:
-        """A chat model call started (``on_chat_model_start``)."""
+        """A chat model call started (``on_chat_model_start``), now or at ``start_ns``."""
         if self._finished:
             return
-        now = time.time_ns()
+        now = time.time_ns() if start_ns is None else start_ns
         attributes: dict[str, AttributeValue] = {
             names.GEN_AI_OPERATION_NAME: names.OP_CHAT,
             names.GEN_AI_REQUEST_MODEL: model,
@@ -458,7 +465,7 @@ class RunRecorder:
         if provider:
             attributes[names.GEN_AI_PROVIDER_NAME] = provider
         self._put_content(attributes, names.GEN_AI_INPUT_MESSAGES, messages)
-        parent = self.tool_parent(parent_run_id) or self._parent_context(self._task_key(metadata))
+        parent = self.tool_parent(parent_run_id) or self._parent_context(self.task_key(metadata))
         span = self._tracer.start_span(
             names.SPAN_CHAT.format(model=model),
             context=parent,

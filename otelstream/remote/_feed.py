@@ -96,7 +96,7 @@ class RemoteRunRecorder(RunRecorder):
             attributes[names.GEN_AI_PROVIDER_NAME] = provider
         span = self._tracer.start_span(
             names.SPAN_CHAT.format(model=model),
-            context=self._parent_context(self._task_key(metadata)),
+            context=self._parent_context(self.task_key(metadata)),
             kind=SpanKind.CLIENT,
             attributes=attributes,
             start_time=start_ns,
@@ -257,7 +257,7 @@ class RemoteFeed:
         if kind not in ("ai", "AIMessageChunk") or not isinstance(model, str):
             return  # a node's own output, not a model call
         message_id = str(_field(message, "id") or "")
-        task_key = RunRecorder._task_key(metadata)
+        task_key = RunRecorder.task_key(metadata)
         chat = self._chats.get(message_id)
         recorder = self.recorder
         if chat is None:
