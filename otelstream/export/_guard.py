@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
 _logger = logging.getLogger("otelstream.export")
+_Result = TypeVar("_Result", SpanExportResult, MetricExportResult, LogRecordExportResult)
 
 
 class FailureCount:
@@ -65,6 +66,24 @@ def run_bounded(work: Callable[[], object], timeout: float, what: str) -> bool:
     return True
 
 
+def _guarded(
+    export: Callable[[], _Result],
+    success: _Result,
+    failure: _Result,
+    failures: FailureCount,
+    signal: str,
+) -> _Result:
+    """Run one export: an exception becomes a failure, and every failure is counted."""
+    try:
+        result = export()
+    except Exception:
+        _logger.debug("otelstream: %s exporter raised", signal, exc_info=True)
+        result = failure
+    if result is not success:
+        failures.add(signal)
+    return result
+
+
 class CountingSpanExporter(SpanExporter):
     """Counts failed exports and keeps exporter exceptions away from the SDK worker thread."""
 
@@ -73,14 +92,13 @@ class CountingSpanExporter(SpanExporter):
         self._failures = failures
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            result = self.inner.export(spans)
-        except Exception:
-            _logger.debug("otelstream: span exporter raised", exc_info=True)
-            result = SpanExportResult.FAILURE
-        if result is not SpanExportResult.SUCCESS:
-            self._failures.add("traces")
-        return result
+        return _guarded(
+            lambda: self.inner.export(spans),
+            SpanExportResult.SUCCESS,
+            SpanExportResult.FAILURE,
+            self._failures,
+            "traces",
+        )
 
     def shutdown(self) -> None:
         self.inner.shutdown()
@@ -103,14 +121,13 @@ class CountingMetricExporter(MetricExporter):
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
-        try:
-            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        except Exception:
-            _logger.debug("otelstream: metric exporter raised", exc_info=True)
-            result = MetricExportResult.FAILURE
-        if result is not MetricExportResult.SUCCESS:
-            self._failures.add("metrics")
-        return result
+        return _guarded(
+            lambda: self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs),
+            MetricExportResult.SUCCESS,
+            MetricExportResult.FAILURE,
+            self._failures,
+            "metrics",
+        )
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return self.inner.force_flush(timeout_millis)
@@ -127,14 +144,13 @@ class CountingLogExporter(LogRecordExporter):
         self._failures = failures
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        try:
-            result = self.inner.export(batch)
-        except Exception:
-            _logger.debug("otelstream: log exporter raised", exc_info=True)
-            result = LogRecordExportResult.FAILURE
-        if result is not LogRecordExportResult.SUCCESS:
-            self._failures.add("logs")
-        return result
+        return _guarded(
+            lambda: self.inner.export(batch),
+            LogRecordExportResult.SUCCESS,
+            LogRecordExportResult.FAILURE,
+            self._failures,
+            "logs",
+        )
 
     def shutdown(self) -> None:
         self.inner.shutdown()  # type: ignore[no-untyped-call]
