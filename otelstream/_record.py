@@ -235,7 +235,8 @@ class RunRecorder:
         )
         self._context = trace.set_span_in_context(self.span)
         budget = _event_limit() - _RESERVED_EVENTS
-        self._chunk_budget = max(budget, 2)
+        # Each event costs the SDK several microseconds: use no more than the option asks for.
+        self._chunk_budget = max(min(budget, options.chunk_events), 2)
         self._custom_budget = max(budget, 0)
         self.first_content_ns: int | None = None
         self.interrupted = False

@@ -104,6 +104,9 @@ class Options:
             time-to-first-token. This makes chat models stream instead of generate, as LangGraph's
             ``messages`` mode does; set ``False`` to leave the model's behaviour untouched (chat
             spans then have no chunk events and no TTFT unless the app streams anyway).
+        chunk_events: Most ``otelstream.chunk`` events per chat span (the first chunk alone,
+            then windows whose width doubles as the answer grows); never more than the SDK's
+            event limit allows. More events give a finer timeline and cost more per call.
         max_content_length: Longest captured value, in characters; longer values are cut and
             end with ``…``.
         redact: Called as ``redact(key, text)`` on every captured value (already JSON, secret-
@@ -121,6 +124,7 @@ class Options:
         default_factory=lambda: _seconds_from_env(TASK_STALL_ENV, None)
     )
     trace_chunks: bool = True
+    chunk_events: int = 32
     max_content_length: int = 4096
     redact: Callable[[str, str], str | None] | None = None
 
@@ -137,6 +141,13 @@ class Options:
         if self.redact is not None and not callable(self.redact):
             msg = f"redact must be a function (key, text) -> text or None, not {self.redact!r}"
             raise TypeError(msg)
+        events = self.chunk_events
+        if isinstance(events, bool) or not isinstance(events, int):
+            msg = f"chunk_events must be a whole number of events, not {events!r}"
+            raise TypeError(msg)
+        if events < 2:
+            msg = f"chunk_events must be at least 2 (the first chunk and the rest), not {events!r}"
+            raise ValueError(msg)
         length = self.max_content_length
         if isinstance(length, bool) or not isinstance(length, int):
             msg = f"max_content_length must be a whole number of characters, not {length!r}"

@@ -57,6 +57,29 @@ async def test_long_answer_chunk_events_stay_within_budget_async(tracer_provider
     _check_windows(chat, len(_llm_chunks(chunks)))
 
 
+@pytest.mark.parametrize(("requested", "expected_at_most"), [(8, 8), (32, 32), (500, 120)])
+def test_chunk_events_option_bounds_the_events(tracer_provider, spans, requested, expected_at_most):
+    """Options.chunk_events caps the chunk events of a call, never past the SDK's event limit."""
+    model = FakeStreamingChatModel(responses=[final(LONG)])
+    traced = otelstream.instrument(
+        chat_graph(model),
+        tracer_provider=tracer_provider,
+        options=otelstream.Options(chunk_events=requested),
+    )
+    chunks = list(traced.stream(USER, stream_mode=["messages", "updates"]))
+    (chat,) = by_op(spans(), "chat")
+    _check_windows(chat, len(_llm_chunks(chunks)))
+    count = len(events(chat, names.EVENT_CHUNK))
+    assert expected_at_most // 2 <= count <= expected_at_most
+
+
+@pytest.mark.parametrize("value", [1, 0, -3])
+def test_chunk_events_option_needs_two_events(value):
+    """Fewer than two chunk events cannot keep the first chunk apart: a clear ValueError."""
+    with pytest.raises(ValueError, match="chunk_events must be at least 2"):
+        otelstream.Options(chunk_events=value)
+
+
 def test_short_answer_one_event_per_chunk(tracer_provider, spans):
     """A short answer has one chunk event per chunk and no chunk text without capture."""
     model = FakeStreamingChatModel(responses=[final("alpha beta gamma")])
