@@ -17,24 +17,36 @@ Spans are never made current: parents are passed explicitly as contexts.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from langgraph.errors import GraphBubbleUp, GraphInterrupt
 from opentelemetry import trace
-from opentelemetry.sdk.trace import SpanLimits
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
 
 from otelstream import names
-from otelstream._chunks import ChunkWindows
-from otelstream._content import Capture, payload_size, truncate
-from otelstream._log import logger as _log
+from otelstream._content import Capture, payload_size
+from otelstream._stalls import StallChecks
+from otelstream._work import (
+    NS_SEP,
+    RESERVED_EVENTS,
+    Chat,
+    Task,
+    Tool,
+    Work,
+    Writes,
+    error_attributes,
+    event_limit,
+    is_failure,
+    is_interrupt,
+    stalled_attributes,
+)
+
+# Kept for feeds written against the earlier module layout.
+_Chat = Chat
+__all__ = ["NS_SEP", "RunRecorder"]
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from uuid import UUID
 
     from opentelemetry.context import Context
@@ -44,144 +56,8 @@ if TYPE_CHECKING:
     from otelstream._instruments import Instruments
     from otelstream.options import Options
 
-NS_SEP = "|"
-"""LangGraph's separator between the segments of a checkpoint namespace."""
 
-# Events a span keeps for things other than chunk windows or custom writes: an exception event,
-# stall markers and an interrupt.
-_RESERVED_EVENTS = 8
-
-
-_NOT_ERRORS = (GraphBubbleUp, asyncio.CancelledError, GeneratorExit, KeyboardInterrupt)
-
-
-def _is_failure(error: BaseException | None) -> bool:
-    """Whether ``error`` marks the work as failed.
-
-    LangGraph's control flow (``interrupt()``, ``Command(graph=PARENT)``) and cancellation (the
-    consumer closed the stream or cancelled its task) end work without it having failed.
-    """
-    return error is not None and not isinstance(error, _NOT_ERRORS)
-
-
-def _is_interrupt(error: BaseException) -> bool:
-    return isinstance(error, GraphInterrupt)
-
-
-def _event_limit() -> int:
-    # The SDK reads OTEL_SPAN_EVENT_COUNT_LIMIT; a provider may set its own, which we cannot read
-    # through the API, so the environment's (default 128) is the budget.
-    limit = SpanLimits().max_events
-    return 128 if limit is None else int(limit)
-
-
-# Short keys for the stall warnings' identity fields.
-_LOG_KEYS = {
-    names.GEN_AI_TOOL_NAME: "tool",
-    names.GEN_AI_TOOL_CALL_ID: "call_id",
-    names.GEN_AI_REQUEST_MODEL: "model",
-    names.LANGGRAPH_NODE: "node",
-    names.LANGGRAPH_TASK_ID: "task_id",
-}
-
-
-def _stalled_attributes(span: Span, onset_ns: int, end_ns: int) -> None:
-    span.set_attribute(names.OTELSTREAM_STALLED, True)
-    span.set_attribute(names.OTELSTREAM_STALL_DURATION, max(end_ns - onset_ns, 0) / 1e9)
-
-
-def _error_attributes(span: Span, error: BaseException) -> str:
-    error_type = type(error).__qualname__
-    span.set_status(Status(StatusCode.ERROR, truncate(str(error), 1024)))
-    span.set_attribute(names.ERROR_TYPE, error_type)
-    span.record_exception(error, escaped=True)
-    return error_type
-
-
-@dataclass(eq=False)
-class _Writes:
-    """Custom writes attributed to one span: how many, and how many past its event budget."""
-
-    custom_count: int = 0
-    custom_dropped: int = 0
-
-
-@dataclass(eq=False)
-class _Work:
-    """A task or tool span whose end waits for both its callback and the stream's end event."""
-
-    span: Span
-    context: Context
-    parent_key: str | None
-    start_ns: int
-    awaits_stream_end: bool
-    end_ns: int | None = None
-    error: BaseException | None = None
-    seen_stream_end: bool = False
-    ended: bool = False
-    custom_count: int = 0
-    custom_dropped: int = 0
-    metric_attributes: dict[str, AttributeValue] = field(default_factory=dict)
-    stall_onset_ns: int | None = None
-
-
-@dataclass(eq=False)
-class _Task(_Work):
-    key: str = ""
-    run_id: UUID | None = None
-    tool_calls: int = 0
-
-
-@dataclass(eq=False)
-class _Tool(_Work):
-    task_key: str | None = None
-    call_id: str = ""
-
-
-class _Chat:
-    """One LLM call; only the thread or task running the call touches it."""
-
-    __slots__ = (
-        "attributes",
-        "content_ns",
-        "run",
-        "span",
-        "stall_onset_ns",
-        "start_ns",
-        "texts",
-        "windows",
-    )
-
-    def __init__(
-        self, run: RunRecorder, span: Span, start_ns: int, budget: int, capture: bool
-    ) -> None:
-        self.run = run
-        self.span = span
-        self.start_ns = start_ns
-        self.windows = ChunkWindows(budget)
-        self.content_ns: int | None = None
-        self.texts: list[str] | None = [] if capture else None
-        self.attributes: dict[str, AttributeValue] = {}
-        self.stall_onset_ns: int | None = None
-
-    def add(self, token: Any, chunk: Any) -> None:
-        """One streamed chunk: the hot path, a clock read and a few compares."""
-        now = time.time_ns()
-        self.windows.add(now)
-        if self.content_ns is None and (token or _has_tool_call(chunk)):
-            self.content_ns = now
-        # The run's TTFT is what the end user waits for: the first text, not a tool call.
-        if token and self.run.first_content_ns is None:
-            self.run.first_content_ns = now
-        if self.texts is not None:
-            self.texts.append(token if isinstance(token, str) else str(token))
-
-
-def _has_tool_call(chunk: Any) -> bool:
-    return bool(getattr(getattr(chunk, "message", None), "tool_call_chunks", None))
-
-
-class RunRecorder:
+class RunRecorder(StallChecks):
     """Spans and metrics for one traced stream call (one run).
 
     Args:
@@ -234,25 +110,25 @@ class RunRecorder:
             start_time=self.start_ns,
         )
         self._context = trace.set_span_in_context(self.span)
-        budget = _event_limit() - _RESERVED_EVENTS
+        budget = event_limit() - RESERVED_EVENTS
         # Each event costs the SDK several microseconds: use no more than the option asks for.
         self._chunk_budget = max(min(budget, options.chunk_events), 2)
         self._custom_budget = max(budget, 0)
         self.first_content_ns: int | None = None
         self.interrupted = False
-        self._run_writes = _Writes()
+        self._run_writes = Writes()
         # Bumped whenever what a custom write could be attributed to changes (a task or tool
         # call opens or ends), so a burst of writes reuses one attribution.
         self._layout = 0
-        self._custom_cache: tuple[tuple[str, ...], int, _Work | None, bool] | None = None
+        self._custom_cache: tuple[tuple[str, ...], int, Work | None, bool] | None = None
         # Work started by callbacks. Keys: checkpoint namespace for tasks, callback run id for
         # chats and tools; entries leave when their span ends, so these stay as small as the
         # work in flight.
-        self._tasks: dict[str, _Task] = {}
+        self._tasks: dict[str, Task] = {}
         self._task_runs: dict[UUID, str] = {}
-        self._tools: dict[UUID, _Tool] = {}
-        self._tools_by_call: dict[str, _Tool] = {}
-        self.chats: dict[UUID, _Chat] = {}
+        self._tools: dict[UUID, Tool] = {}
+        self._tools_by_call: dict[str, Tool] = {}
+        self.chats: dict[UUID, Chat] = {}
         """Chat calls in flight by callback run id; the handler reads it on every chunk."""
         # The stream's view, in stream order: open task keys per namespace, open tool-call ids per
         # task key.
@@ -327,7 +203,7 @@ class RunRecorder:
                 attributes=attributes,
                 start_time=now,
             )
-            self._tasks[key] = _Task(
+            self._tasks[key] = Task(
                 span=span,
                 context=trace.set_span_in_context(span),
                 parent_key=parent_key,
@@ -348,9 +224,9 @@ class RunRecorder:
             if task is None or task.end_ns is not None:
                 return
             task.end_ns = now
-            if error is not None and _is_interrupt(error):
+            if error is not None and is_interrupt(error):
                 self._interrupt(task.span, error, now)
-            elif _is_failure(error):
+            elif is_failure(error):
                 task.error = error
             self._maybe_end(task)
 
@@ -395,7 +271,7 @@ class RunRecorder:
                 start_time=now,
             )
             graph_ns_is_root = task_key is None or NS_SEP not in task_key
-            tool = _Tool(
+            tool = Tool(
                 span=span,
                 context=trace.set_span_in_context(span),
                 parent_key=task_key,
@@ -425,7 +301,7 @@ class RunRecorder:
             if tool is None or tool.end_ns is not None:
                 return
             tool.end_ns = now
-            if _is_failure(error):
+            if is_failure(error):
                 tool.error = error
             elif error is None and self._capture is not None:
                 result: dict[str, AttributeValue] = {}
@@ -474,7 +350,7 @@ class RunRecorder:
             attributes=attributes,
             start_time=now,
         )
-        chat = _Chat(self, span, now, self._chunk_budget, self._options.capture_content)
+        chat = Chat(self, span, now, self._chunk_budget, self._options.capture_content)
         chat.attributes = {
             names.GEN_AI_OPERATION_NAME: names.OP_CHAT,
             names.GEN_AI_REQUEST_MODEL: model,
@@ -491,10 +367,10 @@ class RunRecorder:
             return
         self._end_chat(chat, now, message, error)
 
-    def _end_chat(self, chat: _Chat, now: int, message: Any, error: BaseException | None) -> None:
+    def _end_chat(self, chat: Chat, now: int, message: Any, error: BaseException | None) -> None:
         span = chat.span
         if chat.stall_onset_ns is not None:
-            _stalled_attributes(span, chat.stall_onset_ns, now)
+            stalled_attributes(span, chat.stall_onset_ns, now)
         metric_attributes = dict(chat.attributes)
         windows = chat.windows
         span.set_attribute(names.GEN_AI_REQUEST_STREAM, windows.count > 0)
@@ -514,14 +390,14 @@ class RunRecorder:
             )
         if message is not None:
             self._response_attributes(span, message, metric_attributes, context)
-        if error is not None and _is_failure(error):
-            metric_attributes[names.ERROR_TYPE] = _error_attributes(span, error)
+        if error is not None and is_failure(error):
+            metric_attributes[names.ERROR_TYPE] = error_attributes(span, error)
         span.end(end_time=now)
         self._instruments.operation_duration.record(
             (now - chat.start_ns) / 1e9, metric_attributes, context=context
         )
 
-    def _write_chunk_events(self, chat: _Chat) -> None:
+    def _write_chunk_events(self, chat: Chat) -> None:
         texts = chat.texts
         for start, count, ts in chat.windows.windows():
             attributes: dict[str, AttributeValue] = {
@@ -637,7 +513,7 @@ class RunRecorder:
                 target, exact = self._attribute(ns)
                 self._custom_cache = (ns, self._layout, target, exact)
         # Count first: past the span's event budget a write costs a counter, nothing more.
-        holder: _Work | _Writes = target if target is not None else self._run_writes
+        holder: Work | Writes = target if target is not None else self._run_writes
         holder.custom_count += 1
         if holder.custom_count > self._custom_budget:
             holder.custom_dropped += 1
@@ -653,12 +529,12 @@ class RunRecorder:
         span = target.span if target is not None else self.span
         span.add_event(names.EVENT_CUSTOM, attributes, timestamp=now)
 
-    def _attribute(self, ns: tuple[str, ...]) -> tuple[_Work | None, bool]:
+    def _attribute(self, ns: tuple[str, ...]) -> tuple[Work | None, bool]:
         """The span a custom write from ``ns`` certainly came from, and whether it is exact.
 
         Holds the lock. The answer holds until ``_layout`` changes: writes in a burst reuse it.
         """
-        target: _Work | None = None
+        target: Work | None = None
         exact = False
         open_keys = self._open_tasks.get(ns)
         if open_keys is not None and len(open_keys) == 1:
@@ -682,148 +558,9 @@ class RunRecorder:
                 target = None
         return target, exact
 
-    # ---- stalls (watchdog thread) ---------------------------------------------------------------
-
-    def in_flight(self, now: int) -> Iterator[tuple[str, str, str, float]]:
-        """``(kind, name attribute, name, age in seconds)`` of every work item running now.
-
-        An LLM call's age counts from its last chunk (or its start): silence is what stalls it.
-        """
-        for tool in list(self._tools.values()):
-            name = str(tool.metric_attributes.get(names.GEN_AI_TOOL_NAME, ""))
-            yield names.WORK_TOOL, names.GEN_AI_TOOL_NAME, name, (now - tool.start_ns) / 1e9
-        for chat in list(self.chats.values()):
-            last = chat.windows.last_ns or chat.start_ns
-            model = str(chat.attributes.get(names.GEN_AI_REQUEST_MODEL, ""))
-            yield names.WORK_LLM, names.GEN_AI_REQUEST_MODEL, model, (now - last) / 1e9
-        for task in list(self._tasks.values()):
-            if task.end_ns is None:
-                node = str(task.metric_attributes.get(names.LANGGRAPH_NODE, ""))
-                yield names.WORK_TASK, names.LANGGRAPH_NODE, node, (now - task.start_ns) / 1e9
-
-    def check_stalls(
-        self, now: int, tool_ns: float | None, llm_ns: float | None, task_ns: float | None
-    ) -> int:
-        """Report every work item that crossed its threshold (in ns) since the last check.
-
-        Returns how many were reported. Each item is reported once.
-        """
-        reported = 0
-        with self._lock:
-            if self._finished:
-                return 0
-            if tool_ns is not None:
-                for tool in list(self._tools.values()):
-                    if tool.stall_onset_ns is None and now - tool.start_ns >= tool_ns:
-                        tool.stall_onset_ns = tool.start_ns + int(tool_ns)
-                        self._report_stall(
-                            names.WORK_TOOL,
-                            tool.span,
-                            tool.context,
-                            now,
-                            tool.start_ns,
-                            tool_ns,
-                            {
-                                names.GEN_AI_TOOL_NAME: tool.metric_attributes.get(
-                                    names.GEN_AI_TOOL_NAME, ""
-                                ),
-                                names.GEN_AI_TOOL_CALL_ID: tool.call_id,
-                            },
-                        )
-                        reported += 1
-            if llm_ns is not None:
-                for chat in list(self.chats.values()):
-                    last = chat.windows.last_ns or chat.start_ns
-                    if chat.stall_onset_ns is None and now - last >= llm_ns:
-                        chat.stall_onset_ns = last + int(llm_ns)
-                        self._report_stall(
-                            names.WORK_LLM,
-                            chat.span,
-                            None,
-                            now,
-                            last,
-                            llm_ns,
-                            {
-                                names.GEN_AI_REQUEST_MODEL: chat.attributes.get(
-                                    names.GEN_AI_REQUEST_MODEL, ""
-                                )
-                            },
-                        )
-                        reported += 1
-            if task_ns is not None:
-                for task in list(self._tasks.values()):
-                    stalled = now - task.start_ns >= task_ns
-                    if task.end_ns is None and task.stall_onset_ns is None and stalled:
-                        task.stall_onset_ns = task.start_ns + int(task_ns)
-                        self._report_stall(
-                            names.WORK_TASK,
-                            task.span,
-                            task.context,
-                            now,
-                            task.start_ns,
-                            task_ns,
-                            {
-                                names.LANGGRAPH_NODE: task.metric_attributes.get(
-                                    names.LANGGRAPH_NODE, ""
-                                ),
-                                names.LANGGRAPH_TASK_ID: task.key.rpartition(":")[2],
-                            },
-                        )
-                        reported += 1
-        return reported
-
-    def _report_stall(
-        self,
-        kind: str,
-        span: Span,
-        context: Context | None,
-        now: int,
-        since_ns: int,
-        threshold_ns: float,
-        identity: dict[str, Any],
-    ) -> None:
-        """Counter, warning log, marker span and span event for one stalled item."""
-        age = (now - since_ns) / 1e9
-        threshold = threshold_ns / 1e9
-        name_key = next(iter(identity))
-        name = str(identity[name_key])
-        attributes: dict[str, AttributeValue] = {
-            names.OTELSTREAM_WORK_KIND: kind,
-            names.OTELSTREAM_STALL_AGE: age,
-            names.OTELSTREAM_STALL_THRESHOLD: threshold,
-            **{key: str(value) for key, value in identity.items()},
-        }
-        context = context if context is not None else trace.set_span_in_context(span)
-        self._instruments.stalls.add(
-            1, {names.OTELSTREAM_WORK_KIND: kind, name_key: name}, context=context
-        )
-        span.add_event(names.EVENT_STALL, attributes, timestamp=now)
-        marker = self._tracer.start_span(
-            names.SPAN_STALLED.format(span=getattr(span, "name", kind)),
-            context=context,
-            kind=SpanKind.INTERNAL,
-            attributes={**attributes, names.OTELSTREAM_STALLED: True},
-            start_time=now,
-        )
-        marker.end(end_time=now)
-        span_context = span.get_span_context()
-        log_event = {
-            names.WORK_TOOL: names.LOG_TOOL_CALL_STALLED,
-            names.WORK_LLM: names.LOG_LLM_STREAM_STALLED,
-            names.WORK_TASK: names.LOG_TASK_STALLED,
-        }[kind]
-        _log.warning(
-            log_event,
-            trace_id=trace.format_trace_id(span_context.trace_id),
-            span_id=trace.format_span_id(span_context.span_id),
-            age=round(age, 3),
-            threshold=threshold,
-            **{_LOG_KEYS.get(key, key): str(value) for key, value in identity.items()},
-        )
-
     # ---- ending ---------------------------------------------------------------------------------
 
-    def _maybe_end(self, work: _Work) -> None:
+    def _maybe_end(self, work: Work) -> None:
         """End ``work``'s span once its work ended and the stream has caught up. Holds the lock."""
         if work.ended or work.end_ns is None:
             return
@@ -831,26 +568,26 @@ class RunRecorder:
             return
         self._end_work(work, work.end_ns)
 
-    def _end_work(self, work: _Work, end_ns: int) -> None:
+    def _end_work(self, work: Work, end_ns: int) -> None:
         work.ended = True
         self._layout += 1
         span = work.span
         attributes = work.metric_attributes
         if work.error is not None:
-            attributes = {**attributes, names.ERROR_TYPE: _error_attributes(span, work.error)}
+            attributes = {**attributes, names.ERROR_TYPE: error_attributes(span, work.error)}
         if work.custom_count:
             span.set_attribute(names.OTELSTREAM_CUSTOM_COUNT, work.custom_count)
         if work.custom_dropped:
             span.set_attribute(names.OTELSTREAM_CUSTOM_DROPPED, work.custom_dropped)
         if work.stall_onset_ns is not None:
-            _stalled_attributes(span, work.stall_onset_ns, end_ns)
+            stalled_attributes(span, work.stall_onset_ns, end_ns)
         span.end(end_time=end_ns)
         context = work.context
         seconds = (end_ns - work.start_ns) / 1e9
-        if isinstance(work, _Task):
+        if isinstance(work, Task):
             self._tasks.pop(work.key, None)
             self._instruments.task_duration.record(seconds, attributes, context=context)
-        elif isinstance(work, _Tool):
+        elif isinstance(work, Tool):
             self._tools_by_call.pop(work.call_id, None)
             self._instruments.operation_duration.record(seconds, attributes, context=context)
 
@@ -896,7 +633,7 @@ class RunRecorder:
             names.GEN_AI_AGENT_NAME: self.agent_name,
         }
         if error is not None and outcome == names.OUTCOME_ERROR:
-            metric_attributes[names.ERROR_TYPE] = _error_attributes(span, error)
+            metric_attributes[names.ERROR_TYPE] = error_attributes(span, error)
         span.end(end_time=now)
         self._instruments.operation_duration.record(
             (now - self.start_ns) / 1e9, metric_attributes, context=self._context

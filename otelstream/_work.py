@@ -1,0 +1,156 @@
+"""Work in flight in one traced run: the items a ``RunRecorder`` keeps while they run.
+
+A task (node execution) or tool call waits for both its callback and the stream's end event
+before its span ends (see ``_record``); a chat call belongs to the thread running it. Also the
+helpers that turn an ending into span attributes: errors, and stalls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from langgraph.errors import GraphBubbleUp, GraphInterrupt
+from opentelemetry.sdk.trace import SpanLimits
+from opentelemetry.trace import Status, StatusCode
+
+from otelstream import names
+from otelstream._chunks import ChunkWindows
+from otelstream._content import truncate
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Span
+    from opentelemetry.util.types import AttributeValue
+
+    from otelstream._record import RunRecorder
+
+NS_SEP = "|"
+"""LangGraph's separator between the segments of a checkpoint namespace."""
+
+# Events a span keeps for things other than chunk windows or custom writes: an exception event,
+# stall markers and an interrupt.
+RESERVED_EVENTS = 8
+
+
+_NOT_ERRORS = (GraphBubbleUp, asyncio.CancelledError, GeneratorExit, KeyboardInterrupt)
+
+
+def is_failure(error: BaseException | None) -> bool:
+    """Whether ``error`` marks the work as failed.
+
+    LangGraph's control flow (``interrupt()``, ``Command(graph=PARENT)``) and cancellation (the
+    consumer closed the stream or cancelled its task) end work without it having failed.
+    """
+    return error is not None and not isinstance(error, _NOT_ERRORS)
+
+
+def is_interrupt(error: BaseException) -> bool:
+    return isinstance(error, GraphInterrupt)
+
+
+def event_limit() -> int:
+    # The SDK reads OTEL_SPAN_EVENT_COUNT_LIMIT; a provider may set its own, which we cannot read
+    # through the API, so the environment's (default 128) is the budget.
+    limit = SpanLimits().max_events
+    return 128 if limit is None else int(limit)
+
+
+def stalled_attributes(span: Span, onset_ns: int, end_ns: int) -> None:
+    span.set_attribute(names.OTELSTREAM_STALLED, True)
+    span.set_attribute(names.OTELSTREAM_STALL_DURATION, max(end_ns - onset_ns, 0) / 1e9)
+
+
+def error_attributes(span: Span, error: BaseException) -> str:
+    error_type = type(error).__qualname__
+    span.set_status(Status(StatusCode.ERROR, truncate(str(error), 1024)))
+    span.set_attribute(names.ERROR_TYPE, error_type)
+    span.record_exception(error, escaped=True)
+    return error_type
+
+
+@dataclass(eq=False)
+class Writes:
+    """Custom writes attributed to one span: how many, and how many past its event budget."""
+
+    custom_count: int = 0
+    custom_dropped: int = 0
+
+
+@dataclass(eq=False)
+class Work:
+    """A task or tool span whose end waits for both its callback and the stream's end event."""
+
+    span: Span
+    context: Context
+    parent_key: str | None
+    start_ns: int
+    awaits_stream_end: bool
+    end_ns: int | None = None
+    error: BaseException | None = None
+    seen_stream_end: bool = False
+    ended: bool = False
+    custom_count: int = 0
+    custom_dropped: int = 0
+    metric_attributes: dict[str, AttributeValue] = field(default_factory=dict)
+    stall_onset_ns: int | None = None
+
+
+@dataclass(eq=False)
+class Task(Work):
+    key: str = ""
+    run_id: UUID | None = None
+    tool_calls: int = 0
+
+
+@dataclass(eq=False)
+class Tool(Work):
+    task_key: str | None = None
+    call_id: str = ""
+
+
+class Chat:
+    """One LLM call; only the thread or task running the call touches it."""
+
+    __slots__ = (
+        "attributes",
+        "content_ns",
+        "run",
+        "span",
+        "stall_onset_ns",
+        "start_ns",
+        "texts",
+        "windows",
+    )
+
+    def __init__(
+        self, run: RunRecorder, span: Span, start_ns: int, budget: int, capture: bool
+    ) -> None:
+        self.run = run
+        self.span = span
+        self.start_ns = start_ns
+        self.windows = ChunkWindows(budget)
+        self.content_ns: int | None = None
+        self.texts: list[str] | None = [] if capture else None
+        self.attributes: dict[str, AttributeValue] = {}
+        self.stall_onset_ns: int | None = None
+
+    def add(self, token: Any, chunk: Any) -> None:
+        """One streamed chunk: the hot path, a clock read and a few compares."""
+        now = time.time_ns()
+        self.windows.add(now)
+        if self.content_ns is None and (token or has_tool_call(chunk)):
+            self.content_ns = now
+        # The run's TTFT is what the end user waits for: the first text, not a tool call.
+        if token and self.run.first_content_ns is None:
+            self.run.first_content_ns = now
+        if self.texts is not None:
+            self.texts.append(token if isinstance(token, str) else str(token))
+
+
+def has_tool_call(chunk: Any) -> bool:
+    return bool(getattr(getattr(chunk, "message", None), "tool_call_chunks", None))
