@@ -341,7 +341,8 @@ class RunRecorder(StallChecks):
         }
         if provider:
             attributes[names.GEN_AI_PROVIDER_NAME] = provider
-        self._put_content(attributes, names.GEN_AI_INPUT_MESSAGES, messages)
+        if messages is not None:  # a feed that never saw the prompt records none
+            self._put_content(attributes, names.GEN_AI_INPUT_MESSAGES, messages)
         parent = self.tool_parent(parent_run_id) or self._parent_context(self.task_key(metadata))
         span = self._tracer.start_span(
             names.SPAN_CHAT.format(model=model),
@@ -443,7 +444,8 @@ class RunRecorder(StallChecks):
                     {**metric_attributes, names.GEN_AI_TOKEN_TYPE: token_type},
                     context=context,
                 )
-        if self._capture is not None:
+        # Only a real message has content to record (a stream-only feed may pass metadata alone).
+        if self._capture is not None and getattr(message, "content", None) is not None:
             output: dict[str, AttributeValue] = {}
             self._put_content(output, names.GEN_AI_OUTPUT_MESSAGES, [message])
             span.set_attributes(output)

@@ -28,15 +28,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from langgraph.errors import GraphInterrupt
-from opentelemetry.trace import SpanKind
 
-from otelstream import names
-from otelstream._record import NS_SEP, RunRecorder, _Chat
+from otelstream._record import NS_SEP, RunRecorder
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from opentelemetry.util.types import AttributeValue
 
 TOOL_NODES = frozenset({"tools"})
 """Nodes whose tasks run the pending tool calls of the last ``AIMessage`` in their input (the
@@ -70,46 +66,6 @@ def _id(*parts: str) -> uuid.UUID:
     return uuid.uuid5(_UUID_NS, "\x00".join(parts))
 
 
-class RemoteRunRecorder(RunRecorder):
-    """A ``RunRecorder`` whose chat calls can start at a time already past.
-
-    Core change that would remove this subclass: an optional ``start_ns`` argument on
-    ``RunRecorder.chat_started`` (and ``task_started``/``tool_started``).
-    """
-
-    def chat_started_at(
-        self,
-        start_ns: int,
-        run_id: uuid.UUID,
-        metadata: dict[str, Any],
-        model: str,
-        provider: str | None,
-    ) -> None:
-        """Like ``chat_started``, for a call that started at ``start_ns``."""
-        if self._finished:
-            return
-        attributes: dict[str, AttributeValue] = {
-            names.GEN_AI_OPERATION_NAME: names.OP_CHAT,
-            names.GEN_AI_REQUEST_MODEL: model,
-        }
-        if provider:
-            attributes[names.GEN_AI_PROVIDER_NAME] = provider
-        span = self._tracer.start_span(
-            names.SPAN_CHAT.format(model=model),
-            context=self._parent_context(self.task_key(metadata)),
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            start_time=start_ns,
-        )
-        chat = _Chat(self, span, start_ns, self._chunk_budget, self._options.capture_content)
-        chat.attributes = dict(attributes)
-        self.chats[run_id] = chat
-
-    def run_attribute(self, key: str, value: AttributeValue) -> None:
-        """Set an attribute on the run span."""
-        self.span.set_attribute(key, value)
-
-
 @dataclass
 class _Message:
     """What ``RunRecorder`` reads from a chat's final message, gathered from its chunks."""
@@ -121,7 +77,7 @@ class _Message:
 
 @dataclass
 class _ChunkView:
-    """The ``chunk.message.tool_call_chunks`` shape ``_Chat.add`` looks at."""
+    """The ``chunk.message.tool_call_chunks`` shape a chat of ``RunRecorder.chats`` reads."""
 
     message: Any
 
@@ -162,9 +118,9 @@ def _pending_calls(node: str, payload: Any) -> list[dict[str, Any]]:
 
 
 class RemoteFeed:
-    """Feeds one run's server events, in stream order, to a ``RemoteRunRecorder``."""
+    """Feeds one run's server events, in stream order, to a ``RunRecorder``."""
 
-    def __init__(self, recorder: RemoteRunRecorder) -> None:
+    def __init__(self, recorder: RunRecorder) -> None:
         self.recorder = recorder
         # Open work only: entries leave when it ends, so these stay as small as the work in flight.
         self._last_ns: dict[str, int] = {}  # task key -> start, or end of its last chat/tool
@@ -267,8 +223,14 @@ class RemoteFeed:
             start = self._last_ns.get(task_key, now) if task_key is not None else now
             run_id = _id("chat", message_id or str(uuid.uuid4()))
             provider = metadata.get("ls_provider")
-            recorder.chat_started_at(
-                start, run_id, metadata, model, provider if isinstance(provider, str) else None
+            recorder.chat_started(
+                run_id,
+                None,
+                metadata,
+                model,
+                provider if isinstance(provider, str) else None,
+                None,  # the server reports no model input
+                start_ns=start,
             )
             chat = _OpenChat(run_id, task_key, _Message(id=message_id or None))
             self._chats[message_id] = chat

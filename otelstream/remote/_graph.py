@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from langgraph.pregel.remote import RemoteGraph
 
 from otelstream import _internal, names
+from otelstream._record import RunRecorder
 from otelstream._wrap import Tracing
-from otelstream.remote._feed import RemoteFeed, RemoteRunRecorder
+from otelstream.remote._feed import RemoteFeed
 from otelstream.remote._request import SKIP, RemotePlan, plan
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def start_feed(
     sees_nested: bool,
 ) -> RemoteFeed:
     """Open a run span and its feed, watched for stalls until ``end_feed``."""
-    recorder = RemoteRunRecorder(
+    recorder = RunRecorder(
         tracing.tracer,
         tracing.instruments,
         tracing.options,

@@ -22,9 +22,13 @@ A run whose metadata carries a W3C ``traceparent`` joins the caller's trace::
     TraceContextTextMapPropagator().inject(carrier)
     await client.runs.create(thread_id, "agent", input=..., metadata=carrier, ...)
 
-Finished run ids are kept in the ``--state`` JSON file, so a restarted sidecar never traces a
-run twice; the same file carries the status line ``--status`` prints. Ctrl-C (or SIGTERM) ends
-the runs being followed as ``cancelled``, flushes the exporters and exits 0.
+A run the server forgets while it is followed (an in-memory server restarted, the run was
+deleted) ends as ``error`` with ``error.type = "RunLost"``; one the server still has after a
+reconnect is rejoined from the last event id. Finished run ids are kept in the ``--state`` JSON
+file, so a restarted sidecar never traces a run twice (a run it was following when stopped
+stays traced as ``cancelled``); the same file carries the status line ``--status`` prints.
+Ctrl-C (or SIGTERM) ends the runs being followed as ``cancelled``, flushes the exporters and
+exits 0.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from otelstream import __version__, _internal, names
 from otelstream._instruments import DURATION_BUCKETS
 from otelstream._wrap import Tracing
-from otelstream.remote._feed import RemoteFeed, remote_error
+from otelstream.remote._feed import RemoteError, RemoteFeed, remote_error
 from otelstream.remote._graph import end_feed, start_feed
 
 if TYPE_CHECKING:
@@ -97,6 +101,31 @@ class _State:
             json.dumps({"version": 1, "finished": list(self.finished), "status": status})
         )
         os.replace(tmp, self.path)
+
+
+class RunLost(RemoteError):
+    """A followed run the server no longer knows; its trace ends as an error of this type.
+
+    The server restarted without keeping its runs (the in-memory ``langgraph dev`` does), or the
+    run was deleted.
+    """
+
+
+def _lost(run_id: str) -> RunLost:
+    return RunLost(
+        f"the server no longer knows run {run_id}: it restarted without keeping its runs, "
+        "or the run was deleted"
+    )
+
+
+def _not_found(exc: BaseException) -> bool:
+    """Whether ``exc`` is the server answering 404.
+
+    The SDK's errors subclass ``httpx.HTTPStatusError``; read by duck typing, as httpx is the
+    SDK's dependency, not otelstream's.
+    """
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None) == 404
 
 
 def _split(event: str) -> tuple[tuple[str, ...], str]:
@@ -299,9 +328,9 @@ class Sidecar:
             parent=parent,
             sees_nested=True,
         )
-        feed.recorder.run_attribute(names.OTELSTREAM_REMOTE_RUN_ID, run_id)
+        feed.recorder.set_run_attribute(names.OTELSTREAM_REMOTE_RUN_ID, run_id)
         if run.get("status") == "running":
-            feed.recorder.run_attribute(names.OTELSTREAM_REMOTE_REPLAYED, True)
+            feed.recorder.set_run_attribute(names.OTELSTREAM_REMOTE_REPLAYED, True)
         self._active_counter.add(1)
         outcome, error = names.OUTCOME_CANCELLED, None
         try:
@@ -330,14 +359,17 @@ class Sidecar:
                         last_id = part.id
                     ns, mode = _split(part.event)
                     if mode == "error":
-                        return names.OUTCOME_ERROR, remote_error(part.data)
+                        return names.OUTCOME_ERROR, await self._error(thread_id, run_id, part.data)
                     self._observe(feed, ns, mode, part.data, part.id)
                 failures = 0
                 status = (await client.runs.get(thread_id, run_id)).get("status")
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                self._reconnected()
+            except Exception as exc:
+                if _not_found(exc):
+                    return names.OUTCOME_ERROR, _lost(run_id)
+                if failures == 0:  # one loss, however many attempts it takes to get back
+                    self._reconnected()
                 failures += 1
                 await asyncio.sleep(min(0.25 * 2 ** min(failures, 7), _MAX_BACKOFF))
                 continue
@@ -346,6 +378,19 @@ class Sidecar:
             # The stream ended but the run goes on (a server restart, a proxy timeout): rejoin.
             self._reconnected()
             await asyncio.sleep(min(self.poll, 1.0))
+
+    async def _error(self, thread_id: str, run_id: str, data: Any) -> BaseException:
+        """The error of a run's ``error`` event; ``RunLost`` if the server no longer knows it.
+
+        A server that lost the run (an in-memory server restarted) reports that as an ordinary
+        error event, "Run not found"; only asking for the run tells the two apart.
+        """
+        try:
+            await self._client.runs.get(thread_id, run_id)
+        except Exception as exc:
+            if _not_found(exc):
+                return _lost(run_id)
+        return remote_error(data)
 
     def _observe(
         self, feed: RemoteFeed, ns: tuple[str, ...], mode: str, data: Any, event_id: str | None

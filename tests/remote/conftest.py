@@ -15,8 +15,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
@@ -29,7 +30,7 @@ VENV = Path(os.environ.get("LANGGRAPH_SERVER_VENV") or REPO / ".cache" / "langgr
 READY_TIMEOUT = 30.0
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -43,23 +44,42 @@ def _ready(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of a LangGraph dev server running ``server/agent.py`` as ``agent``."""
+def require_server_venv() -> Path:
+    """The ``langgraph`` binary of the server venv; skips without it, fails when ``CI`` is set."""
     binary = VENV / "bin" / "langgraph"
     if not binary.exists():
         reason = f"no LangGraph server venv at {VENV}: run scripts/langgraph_server.sh"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    # The server resolves graph paths against its working directory and keeps its state
-    # (.langgraph_api) there: a scratch copy keeps the source tree clean.
-    workdir = tmp_path_factory.mktemp("langgraph-server")
+    return binary
+
+
+def server_workdir(workdir: Path) -> Path:
+    """``workdir`` with the test server's files copied in.
+
+    The server resolves graph paths against its working directory and keeps its state
+    (.langgraph_api) there: a scratch copy keeps the source tree clean.
+    """
     for name in ("agent.py", "langgraph.json"):
         shutil.copy(SERVER_DIR / name, workdir / name)
-    log = (workdir / "server.log").open("wb")
+    return workdir
+
+
+@dataclass
+class Server:
+    """One ``langgraph dev`` process, in its own process group, logging to ``server.log``."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+    workdir: Path
+
+
+def start_server(binary: Path, workdir: Path, port: int) -> Server:
+    """Start ``langgraph dev`` in ``workdir`` on ``port`` and wait until it answers ``/ok``."""
+    url = f"http://127.0.0.1:{port}"
+    log = (workdir / "server.log").open("ab")
     env = {**os.environ, "LANGSMITH_TRACING": "false", "LANGCHAIN_TRACING_V2": "false"}
     process = subprocess.Popen(  # noqa: S603 - our own venv's binary
         [
@@ -83,25 +103,76 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    server = Server(url, process, log, workdir)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not _ready(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_server(server, signal.SIGKILL)
+            output = (workdir / "server.log").read_text(errors="replace")[-3000:]
+            pytest.fail(f"LangGraph server did not start:\n{output}")
+        time.sleep(0.2)
+    return server
+
+
+def stop_server(server: Server, sig: signal.Signals = signal.SIGTERM) -> None:
+    """Send ``sig`` to the server's process group and wait for it; SIGKILL if it lingers."""
+    process = server.process
+    if process.poll() is None:
+        group = os.getpgid(process.pid)
+        os.killpg(group, sig)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(group, signal.SIGKILL)
+            process.wait(timeout=5)
+    server.log.close()
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a LangGraph dev server running the graphs ``agent`` and ``other``."""
+    binary = require_server_venv()
+    workdir = server_workdir(tmp_path_factory.mktemp("langgraph-server"))
+    server = start_server(binary, workdir, free_port())
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not _ready(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                output = (workdir / "server.log").read_text(errors="replace")[-3000:]
-                pytest.fail(f"LangGraph server did not start:\n{output}")
-            time.sleep(0.2)
-        yield url
+        yield server.url
     finally:
-        with_group = os.getpgid(process.pid) if process.poll() is None else None
-        if with_group is not None:
-            os.killpg(with_group, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(with_group, signal.SIGKILL)
-                process.wait(timeout=5)
-        log.close()
+        stop_server(server)
+
+
+class OwnServer:
+    """A server of one test's own, which the test may kill and restart on the same port."""
+
+    def __init__(self, binary: Path, workdir: Path) -> None:
+        self._binary = binary
+        self._workdir = workdir
+        self._port = free_port()
+        self._server = start_server(binary, workdir, self._port)
+        self.url = self._server.url
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group, as a crash or an OOM kill would."""
+        stop_server(self._server, signal.SIGKILL)
+
+    def restart(self) -> None:
+        """Start a fresh server on the same port and working directory."""
+        self._server = start_server(self._binary, self._workdir, self._port)
+
+    def stop(self) -> None:
+        stop_server(self._server)
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[OwnServer]:
+    """A dedicated LangGraph dev server, not the session's, for a test that kills it."""
+    binary = require_server_venv()
+    workdir = tmp_path / "langgraph-server"
+    workdir.mkdir()
+    server = OwnServer(binary, server_workdir(workdir))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from helpers import metric_points
 from langgraph_sdk import get_sync_client
 
 from otelstream import Options, names
@@ -19,6 +20,8 @@ from .conftest import span_tree
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from .conftest import OwnServer
+
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"
 
@@ -29,12 +32,12 @@ def _start(sidecar: Sidecar) -> threading.Thread:
     return thread
 
 
-def _create(url: str, text: str, **kwargs: Any) -> tuple[str, str]:
+def _create(url: str, text: str, assistant: str = "agent", **kwargs: Any) -> tuple[str, str]:
     client = get_sync_client(url=url)
     thread = client.threads.create()
     run = client.runs.create(
         thread["thread_id"],
-        "agent",
+        assistant,
         input={"messages": [{"role": "user", "content": text}]},
         stream_mode=SIDECAR_STREAM_MODES,
         stream_resumable=True,
@@ -53,6 +56,36 @@ def _wait(predicate: Any, timeout: float = 15.0) -> None:
 
 def _runs(spans: Any) -> list[Any]:
     return [s for s in spans if s.name.startswith("invoke_agent")]
+
+
+def _traced(exporter: Any) -> list[str]:
+    """The remote run id of every exported run span, duplicates kept."""
+    return [
+        str(r.attributes[names.OTELSTREAM_REMOTE_RUN_ID])
+        for r in _runs(exporter.get_finished_spans())
+    ]
+
+
+def _trace_of(exporter: Any, run_id: str) -> tuple[Any, list[Any]]:
+    """The run span of ``run_id`` and every span of its trace."""
+    spans = exporter.get_finished_spans()
+    (run,) = [r for r in _runs(spans) if r.attributes[names.OTELSTREAM_REMOTE_RUN_ID] == run_id]
+    return run, [s for s in spans if s.context.trace_id == run.context.trace_id]
+
+
+def _wait_running(url: str, thread_id: str, run_id: str) -> None:
+    """Wait until the server has taken the run off its queue (``langgraph dev`` polls it ~1/s)."""
+    client = get_sync_client(url=url)
+    try:
+        _wait(lambda: client.runs.get(thread_id, run_id)["status"] == "running")
+    finally:
+        client.close()
+
+
+def _stop(sidecar: Sidecar, thread: threading.Thread) -> None:
+    sidecar.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
 
 
 def test_one_trace_per_run(server_url, tracer_provider, span_exporter, tmp_path: Path) -> None:
@@ -167,3 +200,126 @@ def test_main_exports_to_a_file_and_prints_status(
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"otelstream sidecar {server_url}: connected")
     assert "followed 1" in line
+
+
+def test_assistant_filter_follows_only_those_runs(
+    server_url, tracer_provider, span_exporter
+) -> None:
+    """``--assistant`` takes graph ids and assistant ids; other assistants' runs are not traced."""
+    client = get_sync_client(url=server_url)
+    custom = client.assistants.create("agent", name="filtered")["assistant_id"]
+    sidecar = Sidecar(
+        server_url, poll=0.1, assistants=["other", custom], tracer_provider=tracer_provider
+    )
+    thread = _start(sidecar)
+    try:
+        # All three are busy at once, so the sidecar sees the unwanted one while it runs.
+        runs = {
+            name: _create(server_url, "slow:0.5", assistant=name)
+            for name in ("agent", "other", custom)
+        }
+        for thread_id, run_id in runs.values():
+            client.runs.join(thread_id, run_id)
+        wanted = {runs["other"][1], runs[custom][1]}
+        _wait(lambda: wanted <= set(_traced(span_exporter)))
+        time.sleep(0.3)  # a few more polls: the unwanted run is over, so none would take it now
+    finally:
+        _stop(sidecar, thread)
+        client.assistants.delete(custom)
+        client.close()
+    traced = _traced(span_exporter)
+    assert sorted(traced) == sorted(wanted)
+    graphs = {
+        r.attributes[names.GEN_AI_AGENT_NAME] for r in _runs(span_exporter.get_finished_spans())
+    }
+    assert graphs == {"other", "agent"}  # the custom assistant runs the `agent` graph
+
+
+def test_a_server_killed_mid_run_loses_no_trace_and_duplicates_none(
+    own_server: OwnServer,
+    tracer_provider,
+    span_exporter,
+    meter_provider,
+    metric_reader,
+    tmp_path: Path,
+) -> None:
+    """The run a killed in-memory server forgot is traced once as RunLost; the next run once."""
+    state = tmp_path / "state.json"
+    url = own_server.url
+    sidecar = Sidecar(
+        url,
+        poll=0.1,
+        state_path=state,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+    )
+    thread = _start(sidecar)
+    try:
+        lost_thread, lost = _create(url, "slow:30")
+        _wait_running(url, lost_thread, lost)
+        _wait(lambda: sidecar.status()["following"] == 1)
+        time.sleep(0.5)  # the slow tool is running
+        own_server.kill()
+        _wait(lambda: not sidecar.connected)
+        own_server.restart()
+        # The SDK retries a dropped stream itself (1 s, 2 s, ... between attempts) first.
+        _wait(lambda: lost in _traced(span_exporter), timeout=30)
+        _, after = _create(url, "fast")
+        _wait(lambda: after in _traced(span_exporter))
+        _wait(lambda: sidecar.connected)
+    finally:
+        _stop(sidecar, thread)
+    assert sorted(_traced(span_exporter)) == sorted([lost, after])
+    run, spans = _trace_of(span_exporter, lost)
+    assert run.attributes[names.OTELSTREAM_OUTCOME] == "error"
+    assert run.attributes[names.ERROR_TYPE] == "RunLost"
+    assert run.status.status_code.name == "ERROR"
+    assert [n for _, n, _ in span_tree(spans)] == [
+        "RUN",
+        "agent",
+        "chat remote-fake",
+        "tools",
+        "execute_tool slow_tool",
+    ]
+    run, spans = _trace_of(span_exporter, after)
+    assert run.attributes[names.OTELSTREAM_OUTCOME] == "completed"
+    assert [n for _, n, _ in span_tree(spans)][:3] == ["RUN", "agent", "chat remote-fake"]
+    assert len({s.context.trace_id for s in _runs(span_exporter.get_finished_spans())}) == 2
+    assert sidecar.reconnects >= 1
+    (point,) = metric_points(metric_reader)[names.METRIC_SIDECAR_RECONNECTS]
+    assert point.value == sidecar.reconnects
+    assert sorted(json.loads(state.read_text())["finished"]) == sorted([lost, after])
+
+
+def test_a_restarted_sidecar_traces_no_run_twice(
+    server_url, tracer_provider, span_exporter, tmp_path: Path
+) -> None:
+    """A sidecar on a stopped one's state file skips its runs, even one still running."""
+    state = tmp_path / "state.json"
+    first = Sidecar(server_url, poll=0.1, state_path=state, tracer_provider=tracer_provider)
+    thread = _start(first)
+    try:
+        _, done = _create(server_url, "fast")
+        _wait(lambda: done in _traced(span_exporter))
+        cut_thread, cut = _create(server_url, "slow:2.5")
+        _wait_running(server_url, cut_thread, cut)
+        _wait(lambda: first.status()["following"] >= 1)
+        time.sleep(0.3)
+    finally:
+        _stop(first, thread)
+    second = Sidecar(server_url, poll=0.1, state_path=state, tracer_provider=tracer_provider)
+    thread = _start(second)
+    client = get_sync_client(url=server_url)
+    try:
+        assert client.runs.get(cut_thread, cut)["status"] == "running"
+        _, new = _create(server_url, "fast")
+        _wait(lambda: new in _traced(span_exporter))
+        client.runs.join(cut_thread, cut)  # polled all along while `cut` was still busy
+    finally:
+        _stop(second, thread)
+        client.close()
+    traced = _traced(span_exporter)
+    assert len(traced) == len(set(traced))
+    assert {done, cut, new} <= set(traced)
+    run, _ = _trace_of(span_exporter, cut)
+    assert run.attributes[names.OTELSTREAM_OUTCOME] == "cancelled"

@@ -1,4 +1,5 @@
-"""The graph the test LangGraph server runs (``langgraph.json``), and the in-process twin.
+"""The graph the test LangGraph server runs (``langgraph.json``, as ``agent`` and ``other``), and
+the in-process twin.
 
 Self-contained on purpose: the server's virtualenv has LangGraph but not otelstream, so the fake
 chat model lives here. The model's script is chosen by the last human message:
