@@ -19,31 +19,16 @@ if TYPE_CHECKING:
     from otelstream.remote import InstrumentedRemoteGraph
 
 
-class InstrumentedGraph:
-    """A compiled graph whose ``stream``, ``astream``, ``invoke`` and ``ainvoke`` are traced.
-
-    Each takes exactly the graph's arguments and returns exactly what the graph returns; every
-    other attribute is the graph's own.
-    """
+class TracedProxy:
+    """A traced view of a graph: ``invoke``/``ainvoke`` are the graph's own methods run over
+    the view's traced ``stream``/``astream``, and every other attribute is the graph's own."""
 
     __slots__ = ("__wrapped__", "_otelstream_tracing")
+    _factory = "otelstream.instrument"
 
     def __init__(self, graph: Any, tracing: Tracing) -> None:
         object.__setattr__(self, "__wrapped__", graph)
         object.__setattr__(self, "_otelstream_tracing", tracing)
-
-    def stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        """The graph's ``stream``, traced."""
-        graph = self.__wrapped__
-        stream: Iterator[Any] = self._otelstream_tracing.stream(graph, graph.stream, args, kwargs)
-        return stream
-
-    def astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        """The graph's ``astream``, traced."""
-        graph = self.__wrapped__
-        tracing = self._otelstream_tracing
-        stream: AsyncIterator[Any] = tracing.astream(graph, graph.astream, args, kwargs)
-        return stream
 
     def invoke(self, *args: Any, **kwargs: Any) -> Any:
         """The graph's own ``invoke``, reading its chunks from the traced ``stream``."""
@@ -60,7 +45,30 @@ class InstrumentedGraph:
         setattr(self.__wrapped__, name, value)
 
     def __repr__(self) -> str:
-        return f"otelstream.instrument({self.__wrapped__!r})"
+        return f"{self._factory}({self.__wrapped__!r})"
+
+
+class InstrumentedGraph(TracedProxy):
+    """A compiled graph whose ``stream``, ``astream``, ``invoke`` and ``ainvoke`` are traced.
+
+    Each takes exactly the graph's arguments and returns exactly what the graph returns; every
+    other attribute is the graph's own.
+    """
+
+    __slots__ = ()
+
+    def stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        """The graph's ``stream``, traced."""
+        graph = self.__wrapped__
+        stream: Iterator[Any] = self._otelstream_tracing.stream(graph, graph.stream, args, kwargs)
+        return stream
+
+    def astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        """The graph's ``astream``, traced."""
+        graph = self.__wrapped__
+        tracing = self._otelstream_tracing
+        stream: AsyncIterator[Any] = tracing.astream(graph, graph.astream, args, kwargs)
+        return stream
 
 
 @overload

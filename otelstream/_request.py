@@ -139,6 +139,29 @@ def _modes(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else []
 
 
+def bind_call(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, dict[str, Any] | None, dict[str, Any]] | None:
+    """``stream(input, config=None, **rest)``'s arguments as ``(input, config, rest)``.
+
+    ``None`` for arguments the graph itself would reject (missing or doubled input or config, a
+    config that is not a dict): such a call goes to the bare graph, so it fails the same way.
+    """
+    if len(args) > 2 or ("input" in kwargs) == bool(args):
+        return None
+    rest = dict(kwargs)
+    graph_input = args[0] if args else rest.pop("input")
+    if len(args) == 2:
+        if "config" in rest:
+            return None
+        config = args[1]
+    else:
+        config = rest.pop("config", None)
+    if config is not None and not isinstance(config, dict):
+        return None
+    return graph_input, config, rest
+
+
 def plan(
     graph: Any,
     args: tuple[Any, ...],
@@ -153,18 +176,10 @@ def plan(
     given: arguments LangGraph itself would reject (so it fails the same way), a ``version`` or
     ``stream_mode`` otelstream does not know, or a call made inside a run already traced.
     """
-    if len(args) > 2 or ("input" in kwargs) == bool(args):
+    bound = bind_call(args, kwargs)
+    if bound is None:
         return None
-    rest = dict(kwargs)
-    graph_input = args[0] if args else rest.pop("input")
-    if len(args) == 2:
-        if "config" in rest:
-            return None
-        config = args[1]
-    else:
-        config = rest.pop("config", None)
-    if config is not None and not isinstance(config, dict):
-        return None
+    graph_input, config, rest = bound
     version = rest.get("version", "v1")
     if version not in _VERSIONS:
         return None

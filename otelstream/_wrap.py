@@ -174,7 +174,7 @@ class Tracing:
                 close()  # LangGraph's close waits for in-flight tasks, as bare does
             raise
         except BaseException as exc:
-            outcome, error = _failed(exc)
+            outcome, error = failed_outcome(exc)
             raise
         finally:
             if recorder is not None:
@@ -210,12 +210,12 @@ class Tracing:
                         yield out
         except GeneratorExit:
             outcome = names.OUTCOME_CANCELLED
-            await _aclose(inner)
+            await aclose(inner)
             raise
         except BaseException as exc:
-            outcome, error = _failed(exc)
+            outcome, error = failed_outcome(exc)
             if outcome == names.OUTCOME_CANCELLED:
-                await _aclose(inner)
+                await aclose(inner)
             raise
         finally:
             if recorder is not None:
@@ -252,13 +252,15 @@ def _observe(recorder: RunRecorder, ns: tuple[str, ...], mode: str, payload: Any
         _internal.internal_error("observe")
 
 
-def _failed(exc: BaseException) -> tuple[str, BaseException | None]:
+def failed_outcome(exc: BaseException) -> tuple[str, BaseException | None]:
+    """A run's outcome for an exception that ended its stream: cancellation is not an error."""
     if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
         return names.OUTCOME_CANCELLED, None
     return names.OUTCOME_ERROR, exc
 
 
-async def _aclose(inner: AsyncIterator[Any]) -> None:
+async def aclose(inner: AsyncIterator[Any]) -> None:
+    """Close an async iterator that may not have ``aclose``."""
     aclose = getattr(inner, "aclose", None)
     if aclose is not None:
         await aclose()

@@ -8,14 +8,14 @@ streams. Every exit path finishes the run exactly once, as in process (``otelstr
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from langgraph.pregel.remote import RemoteGraph
 
 from otelstream import _internal, names
+from otelstream._graph import TracedProxy
 from otelstream._record import RunRecorder
-from otelstream._wrap import Tracing
+from otelstream._wrap import Tracing, aclose, failed_outcome
 from otelstream.remote._feed import RemoteFeed
 from otelstream.remote._request import SKIP, RemotePlan, plan
 
@@ -69,24 +69,15 @@ def _observe(feed: RemoteFeed, ns: tuple[str, ...], mode: str, data: Any) -> Non
         _internal.internal_error("remote observe")
 
 
-def _failed(exc: BaseException) -> tuple[str, BaseException | None]:
-    if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
-        return names.OUTCOME_CANCELLED, None
-    return names.OUTCOME_ERROR, exc
-
-
-class InstrumentedRemoteGraph:
+class InstrumentedRemoteGraph(TracedProxy):
     """A ``RemoteGraph`` whose ``stream``, ``astream``, ``invoke`` and ``ainvoke`` are traced.
 
     Each takes exactly ``RemoteGraph``'s arguments and returns exactly what it returns; every
     other attribute is the remote graph's own.
     """
 
-    __slots__ = ("__wrapped__", "_otelstream_tracing")
-
-    def __init__(self, graph: RemoteGraph, tracing: Tracing) -> None:
-        object.__setattr__(self, "__wrapped__", graph)
-        object.__setattr__(self, "_otelstream_tracing", tracing)
+    __slots__ = ()
+    _factory = "otelstream.instrument_remote"
 
     def _plan(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RemotePlan | None:
         try:
@@ -144,7 +135,7 @@ class InstrumentedRemoteGraph:
                 close()
             raise
         except BaseException as exc:
-            outcome, error = _failed(exc)
+            outcome, error = failed_outcome(exc)
             raise
         finally:
             if feed is not None:
@@ -166,39 +157,16 @@ class InstrumentedRemoteGraph:
                     yield out
         except GeneratorExit:
             outcome = names.OUTCOME_CANCELLED
-            await _aclose(inner)
+            await aclose(inner)
             raise
         except BaseException as exc:
-            outcome, error = _failed(exc)
+            outcome, error = failed_outcome(exc)
             if outcome == names.OUTCOME_CANCELLED:
-                await _aclose(inner)
+                await aclose(inner)
             raise
         finally:
             if feed is not None:
                 end_feed(self._otelstream_tracing, feed, outcome, error)
-
-    def invoke(self, *args: Any, **kwargs: Any) -> Any:
-        """``RemoteGraph.invoke``, reading its chunks from the traced ``stream``."""
-        return type(self.__wrapped__).invoke(self, *args, **kwargs)
-
-    async def ainvoke(self, *args: Any, **kwargs: Any) -> Any:
-        """``RemoteGraph.ainvoke``, reading its chunks from the traced ``astream``."""
-        return await type(self.__wrapped__).ainvoke(self, *args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.__wrapped__, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self.__wrapped__, name, value)
-
-    def __repr__(self) -> str:
-        return f"otelstream.instrument_remote({self.__wrapped__!r})"
-
-
-async def _aclose(inner: AsyncIterator[Any]) -> None:
-    aclose = getattr(inner, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 def instrument_remote(

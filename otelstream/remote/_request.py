@@ -16,7 +16,9 @@ from typing import Any
 
 from langgraph_sdk.schema import StreamPart
 
-SKIP: Any = object()
+from otelstream._request import SKIP, bind_call
+
+__all__ = ["SKIP", "RemotePlan", "plan"]
 """``RemotePlan.reshape``'s answer for an internal chunk the caller did not ask for."""
 
 _TRACED_MODES = ("tasks", "custom", "updates")
@@ -97,18 +99,10 @@ def plan(args: tuple[Any, ...], kwargs: dict[str, Any], *, trace_chunks: bool) -
     Returns ``None`` when the call is to go to ``RemoteGraph`` exactly as given (arguments it
     would reject, or a mode or version otelstream does not know).
     """
-    if len(args) > 2 or ("input" in kwargs) == bool(args):
+    bound = bind_call(args, kwargs)
+    if bound is None:
         return None
-    rest = dict(kwargs)
-    graph_input = args[0] if args else rest.pop("input")
-    if len(args) == 2:
-        if "config" in rest:
-            return None
-        config = args[1]
-    else:
-        config = rest.pop("config", None)
-    if config is not None and not isinstance(config, dict):
-        return None
+    graph_input, config, rest = bound
     version = rest.pop("version", "v1")
     if version not in ("v1", "v2"):
         return None
