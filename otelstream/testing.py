@@ -13,7 +13,7 @@ import json
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from langchain_core.language_models import LangSmithParams
     from langchain_core.language_models.base import LanguageModelInput
+    from langchain_core.messages.ai import UsageMetadata
     from langchain_core.runnables import Runnable
 
 
@@ -102,11 +103,12 @@ class FakeStreamingChatModel(BaseChatModel):
         chunks.append(
             AIMessageChunk(
                 content="",
-                usage_metadata={
-                    "input_tokens": 10,
-                    "output_tokens": words,
-                    "total_tokens": 10 + words,
-                },
+                # A cast, not a call: langchain-core 1.8 marks the optional keys with typing's
+                # NotRequired, which a type check for Python 3.10 does not know.
+                usage_metadata=cast(
+                    "UsageMetadata",
+                    {"input_tokens": 10, "output_tokens": words, "total_tokens": 10 + words},
+                ),
                 response_metadata={
                     "finish_reason": "tool_calls" if message.tool_calls else "stop",
                     "model_name": self.model_name,
