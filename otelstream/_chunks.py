@@ -5,7 +5,7 @@ chunk would lose the start of a long answer. Windows are kept in memory while th
 written as span events when it ends, each stamped at its first chunk. Window 0 is always the first
 chunk alone (time-to-first-token stays exact); the rest start one chunk wide and, whenever there are
 more windows than the budget, neighbours merge pairwise and the width doubles. Per chunk this costs
-a clock read and a comparison; memory stays within the budget however long the stream.
+a few attribute updates and one comparison; memory stays within the budget however long the stream.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ class ChunkWindows:
         "first_ns",
         "last_ns",
         "max_gap_ns",
+        "next_window",
         "starts",
         "times",
     )
@@ -31,6 +32,8 @@ class ChunkWindows:
             raise ValueError(msg)
         self._budget = budget
         self._width = 1
+        self.next_window = 0
+        """Index of the chunk that opens the next window: the last window's start plus the width."""
         self.count = 0
         self.first_ns = 0
         self.last_ns = 0
@@ -39,31 +42,37 @@ class ChunkWindows:
         self.times: list[int] = []
 
     def add(self, now_ns: int) -> None:
-        """Record one chunk received at ``now_ns``."""
+        """Record one chunk received at ``now_ns``.
+
+        The hot path, called for every chunk; ``SpanCallbackHandler.on_llm_new_token`` has these
+        lines written out, to spare a call per chunk.
+        """
         n = self.count
         self.count = n + 1
-        if n == 0:
+        if n:
+            gap = now_ns - self.last_ns
+            if gap > self.max_gap_ns:  # noqa: PLR1730 - cheaper than max() on the hot path
+                self.max_gap_ns = gap
+            self.last_ns = now_ns
+            if n >= self.next_window:
+                self.open_window(n, now_ns)
+        else:
             self.first_ns = self.last_ns = now_ns
-            self.starts.append(0)
-            self.times.append(now_ns)
-            return
-        gap = now_ns - self.last_ns
-        if gap > self.max_gap_ns:  # noqa: PLR1730 - cheaper than max() on the hot path
-            self.max_gap_ns = gap
-        self.last_ns = now_ns
-        starts = self.starts
-        if n == 1 or n - starts[-1] >= self._width:
-            starts.append(n)
-            self.times.append(now_ns)
-            if len(starts) > self._budget:
-                self._merge()
+            self.open_window(0, now_ns)
 
-    def _merge(self) -> None:
-        # Keep window 0 (the first chunk) and every other window after it: each kept window now
-        # also covers the one after it, so widths double and the counts still add up.
-        self.starts = [0, *self.starts[1::2]]
-        self.times = [self.times[0], *self.times[1::2]]
-        self._width *= 2
+    def open_window(self, n: int, now_ns: int) -> None:
+        """Chunk ``n``, received at ``now_ns``, opens a window (``n >= next_window``)."""
+        starts = self.starts
+        starts.append(n)
+        self.times.append(now_ns)
+        if len(starts) > self._budget:
+            # Keep window 0 (the first chunk) and every other window after it: each kept window
+            # now also covers the one after it, so widths double and the counts still add up.
+            self.starts = starts = [0, *starts[1::2]]
+            self.times = [self.times[0], *self.times[1::2]]
+            self._width *= 2
+        # The first chunk is a window of its own whatever the width: chunk 1 opens the next one.
+        self.next_window = starts[-1] + self._width if n else 1
 
     def windows(self) -> list[tuple[int, int, int]]:
         """``(first chunk index, chunk count, timestamp ns)`` for each window, in order."""

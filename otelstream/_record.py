@@ -33,6 +33,7 @@ from otelstream._work import (
     Chat,
     Task,
     Tool,
+    ToolMark,
     Work,
     Writes,
     error_attributes,
@@ -57,6 +58,45 @@ if TYPE_CHECKING:
     from otelstream.options import Options
 
 
+_USAGE = (
+    ("input_tokens", names.GEN_AI_USAGE_INPUT_TOKENS, names.TOKEN_TYPE_INPUT),
+    ("output_tokens", names.GEN_AI_USAGE_OUTPUT_TOKENS, names.TOKEN_TYPE_OUTPUT),
+)
+
+
+def _response_attributes(attributes: dict[str, AttributeValue], message: Any) -> dict[str, int]:
+    """Put what a chat call's final message says about the response into ``attributes``;
+    returns its token counts by ``gen_ai.token.type``."""
+    metadata = getattr(message, "response_metadata", None) or {}
+    model = metadata.get("model_name") or metadata.get("model")
+    if isinstance(model, str):
+        attributes[names.GEN_AI_RESPONSE_MODEL] = model
+    reason = metadata.get("finish_reason") or metadata.get("stop_reason")
+    if isinstance(reason, str):
+        attributes[names.GEN_AI_RESPONSE_FINISH_REASONS] = [reason]
+    message_id = getattr(message, "id", None)
+    if isinstance(message_id, str):
+        attributes[names.GEN_AI_RESPONSE_ID] = message_id
+    usage = getattr(message, "usage_metadata", None) or {}
+    tokens: dict[str, int] = {}
+    for key, attribute, token_type in _USAGE:
+        value = usage.get(key)
+        if isinstance(value, int):
+            attributes[attribute] = value
+            tokens[token_type] = value
+    return tokens
+
+
+def _custom_attributes(writes: Writes | Work) -> dict[str, AttributeValue]:
+    """How many custom writes a span got, and how many of them it had no room for."""
+    attributes: dict[str, AttributeValue] = {}
+    if writes.custom_count:
+        attributes[names.OTELSTREAM_CUSTOM_COUNT] = writes.custom_count
+    if writes.custom_dropped:
+        attributes[names.OTELSTREAM_CUSTOM_DROPPED] = writes.custom_dropped
+    return attributes
+
+
 class RunRecorder(StallChecks):
     """Spans and metrics for one traced stream call (one run).
 
@@ -67,9 +107,12 @@ class RunRecorder(StallChecks):
         agent_name: The graph's name, for the run span.
         conversation_id: The config's ``thread_id``, if any.
         parent: The caller's context; the run span is its child.
-        sees_nested: Whether the stream reports ``tasks``/``tools``/``custom`` events from inside
+        sees_nested: Whether the stream reports ``tasks`` and ``custom`` events from inside
             subgraphs (``subgraphs=True`` was requested internally).
-        watches_tools: Whether the stream reports ``tools`` events (the mode was requested).
+        reads_tasks: Whether the stream reports each task's start and end (``tasks`` events):
+            then a task span ends only once the stream has caught up with its end.
+        marks_tools: Whether tool calls may be marked in the stream (``ToolMark``), which the
+            callback handler then does for the calls whose stream writer is this run's own.
     """
 
     def __init__(
@@ -82,13 +125,17 @@ class RunRecorder(StallChecks):
         conversation_id: str | None,
         parent: Context | None,
         sees_nested: bool,
-        watches_tools: bool,
+        reads_tasks: bool = True,
+        marks_tools: bool = False,
     ) -> None:
         self._tracer = tracer
         self._instruments = instruments
         self._options = options
         self._sees_nested = sees_nested
-        self._watches_tools = watches_tools
+        self._reads_tasks = reads_tasks
+        self.marks_tools = marks_tools
+        self.stream_writer: Any = None
+        """This run's own custom-stream writer, once a callback in a root-level task showed it."""
         self._capture = (
             Capture(options.max_content_length, options.redact) if options.capture_content else None
         )
@@ -208,7 +255,7 @@ class RunRecorder(StallChecks):
                 context=trace.set_span_in_context(span),
                 parent_key=parent_key,
                 start_ns=now,
-                awaits_stream_end=self._sees_nested or parent_key is None,
+                awaits_stream_end=self._reads_tasks and (self._sees_nested or parent_key is None),
                 key=key,
                 run_id=run_id,
                 metric_attributes={names.LANGGRAPH_NODE: node},
@@ -250,8 +297,10 @@ class RunRecorder(StallChecks):
         name: str,
         call_id: str,
         arguments: Any,
+        *,
+        writer: Any = None,
     ) -> None:
-        """A tool started (``on_tool_start``)."""
+        """A tool started (``on_tool_start``); ``writer`` will mark it in the stream, if given."""
         if self._finished:
             return
         now = time.time_ns()
@@ -270,17 +319,16 @@ class RunRecorder(StallChecks):
                 attributes=attributes,
                 start_time=now,
             )
-            graph_ns_is_root = task_key is None or NS_SEP not in task_key
             tool = Tool(
                 span=span,
                 context=trace.set_span_in_context(span),
                 parent_key=task_key,
                 start_ns=now,
-                # The `tools` stream reports this call only when we asked for it and can see
-                # its namespace.
-                awaits_stream_end=self._watches_tools and (self._sees_nested or graph_ns_is_root),
+                # A marked call's span waits for its closing mark, so queued writes land on it.
+                awaits_stream_end=writer is not None,
                 task_key=task_key,
                 call_id=call_id,
+                writer=writer,
                 metric_attributes={
                     names.GEN_AI_OPERATION_NAME: names.OP_EXECUTE_TOOL,
                     names.GEN_AI_TOOL_NAME: name,
@@ -289,17 +337,36 @@ class RunRecorder(StallChecks):
             self._tools[run_id] = tool
             self._tools_by_call[call_id] = tool
             task = self._tasks.get(task_key) if task_key is not None else None
-            if task is not None:
-                task.tool_calls += 1
+            if task is not None and writer is None:
+                task.unmarked_tool_calls += 1
             self._layout += 1
 
-    def tool_ended(self, run_id: UUID, output: Any, error: BaseException | None) -> None:
-        """A tool returned or raised."""
+    def own_writer(self, task_key: str | None, writer: Any) -> Any:
+        """``writer`` if it is this run's own stream writer, so that marks it writes reach this
+        run's stream and no other; else ``None``.
+
+        A task of the run's root graph writes through the run's writer (``marks_tools`` is set
+        only for a run that is not itself inside another graph), so a writer seen there is
+        remembered. Deeper down, a node may stream a graph of its own, whose writer feeds the
+        node's code rather than this run: only the writer already seen at the root is trusted.
+        """
+        if writer is None:
+            return None
+        if task_key is not None and NS_SEP not in task_key:
+            self.stream_writer = writer
+            return writer
+        return writer if writer is self.stream_writer else None
+
+    def tool_ended(
+        self, run_id: UUID, output: Any, error: BaseException | None
+    ) -> tuple[Any, ToolMark] | None:
+        """A tool returned or raised; returns the writer and mark that close its ``ToolMark``,
+        if it has one (the caller writes it)."""
         now = time.time_ns()
         with self._lock:
             tool = self._tools.pop(run_id, None)
             if tool is None or tool.end_ns is not None:
-                return
+                return None
             tool.end_ns = now
             if is_failure(error):
                 tool.error = error
@@ -310,6 +377,9 @@ class RunRecorder(StallChecks):
                 )
                 tool.span.set_attributes(result)
             self._maybe_end(tool)
+            if tool.writer is None:
+                return None
+            return tool.writer, ToolMark(tool.call_id, opened=False)
 
     def tool_parent(self, run_id: UUID | None) -> Context | None:
         """The context of the running tool ``run_id``, for a model called inside a tool."""
@@ -370,37 +440,50 @@ class RunRecorder(StallChecks):
 
     def _end_chat(self, chat: Chat, now: int, message: Any, error: BaseException | None) -> None:
         span = chat.span
-        if chat.stall_onset_ns is not None:
-            stalled_attributes(span, chat.stall_onset_ns, now)
-        metric_attributes = dict(chat.attributes)
-        windows = chat.windows
-        span.set_attribute(names.GEN_AI_REQUEST_STREAM, windows.count > 0)
-        if windows.count:
+        # One set_attributes call: each SDK call takes the span's lock and checks its values.
+        attributes: dict[str, AttributeValue] = {names.GEN_AI_REQUEST_STREAM: chat.count > 0}
+        if chat.count:
             self._write_chunk_events(chat)
-            span.set_attribute(names.OTELSTREAM_CHUNK_COUNT_TOTAL, windows.count)
-            span.set_attribute(names.OTELSTREAM_CHUNK_GAP_MEAN, windows.mean_gap_ns / 1e9)
-            span.set_attribute(names.OTELSTREAM_CHUNK_GAP_MAX, windows.max_gap_ns / 1e9)
-        context = trace.set_span_in_context(span)
+            attributes[names.OTELSTREAM_CHUNK_COUNT_TOTAL] = chat.count
+            attributes[names.OTELSTREAM_CHUNK_GAP_MEAN] = chat.mean_gap_ns / 1e9
+            attributes[names.OTELSTREAM_CHUNK_GAP_MAX] = chat.max_gap_ns / 1e9
+        if chat.stall_onset_ns is not None:
+            stalled_attributes(attributes, chat.stall_onset_ns, now)
+        ttft = None
         if chat.content_ns is not None:
             ttft = (chat.content_ns - chat.start_ns) / 1e9
-            span.set_attribute(names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, ttft)
-            self._instruments.time_to_first_chunk.record(ttft, metric_attributes, context=context)
-        if windows.count > 1:
-            self._instruments.time_per_output_chunk.record(
-                windows.mean_gap_ns / 1e9, metric_attributes, context=context
-            )
-        if message is not None:
-            self._response_attributes(span, message, metric_attributes, context)
+            attributes[names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttft
+        usage = _response_attributes(attributes, message) if message is not None else {}
+        if self._capture is not None and getattr(message, "content", None) is not None:
+            # Only a real message has content to record (a stream-only feed may pass metadata).
+            self._put_content(attributes, names.GEN_AI_OUTPUT_MESSAGES, [message])
+        span.set_attributes(attributes)
+        metric_attributes = chat.attributes
+        duration_attributes = metric_attributes
         if error is not None and is_failure(error):
-            metric_attributes[names.ERROR_TYPE] = error_attributes(span, error)
+            error_type = error_attributes(span, error)
+            duration_attributes = {**metric_attributes, names.ERROR_TYPE: error_type}
         span.end(end_time=now)
-        self._instruments.operation_duration.record(
-            (now - chat.start_ns) / 1e9, metric_attributes, context=context
+        context = trace.set_span_in_context(span)
+        instruments = self._instruments
+        if ttft is not None:
+            instruments.time_to_first_chunk.record(ttft, metric_attributes, context=context)
+        if chat.count > 1:
+            instruments.time_per_output_chunk.record(
+                chat.mean_gap_ns / 1e9, metric_attributes, context=context
+            )
+        for token_type, value in usage.items():
+            instruments.token_usage.record(
+                value, {**metric_attributes, names.GEN_AI_TOKEN_TYPE: token_type}, context=context
+            )
+        instruments.operation_duration.record(
+            (now - chat.start_ns) / 1e9, duration_attributes, context=context
         )
 
     def _write_chunk_events(self, chat: Chat) -> None:
         texts = chat.texts
-        for start, count, ts in chat.windows.windows():
+        add_event = chat.span.add_event
+        for start, count, ts in chat.windows():
             attributes: dict[str, AttributeValue] = {
                 names.OTELSTREAM_CHUNK_INDEX: start,
                 names.OTELSTREAM_CHUNK_COUNT: count,
@@ -412,43 +495,7 @@ class RunRecorder(StallChecks):
                     "".join(texts[start : start + count]),
                     raw=True,
                 )
-            chat.span.add_event(names.EVENT_CHUNK, attributes, timestamp=ts)
-
-    def _response_attributes(
-        self,
-        span: Span,
-        message: Any,
-        metric_attributes: dict[str, AttributeValue],
-        context: Context,
-    ) -> None:
-        metadata = getattr(message, "response_metadata", None) or {}
-        model = metadata.get("model_name") or metadata.get("model")
-        if isinstance(model, str):
-            span.set_attribute(names.GEN_AI_RESPONSE_MODEL, model)
-        reason = metadata.get("finish_reason") or metadata.get("stop_reason")
-        if isinstance(reason, str):
-            span.set_attribute(names.GEN_AI_RESPONSE_FINISH_REASONS, [reason])
-        message_id = getattr(message, "id", None)
-        if isinstance(message_id, str):
-            span.set_attribute(names.GEN_AI_RESPONSE_ID, message_id)
-        usage = getattr(message, "usage_metadata", None) or {}
-        for key, attribute, token_type in (
-            ("input_tokens", names.GEN_AI_USAGE_INPUT_TOKENS, names.TOKEN_TYPE_INPUT),
-            ("output_tokens", names.GEN_AI_USAGE_OUTPUT_TOKENS, names.TOKEN_TYPE_OUTPUT),
-        ):
-            value = usage.get(key)
-            if isinstance(value, int):
-                span.set_attribute(attribute, value)
-                self._instruments.token_usage.record(
-                    value,
-                    {**metric_attributes, names.GEN_AI_TOKEN_TYPE: token_type},
-                    context=context,
-                )
-        # Only a real message has content to record (a stream-only feed may pass metadata alone).
-        if self._capture is not None and getattr(message, "content", None) is not None:
-            output: dict[str, AttributeValue] = {}
-            self._put_content(output, names.GEN_AI_OUTPUT_MESSAGES, [message])
-            span.set_attributes(output)
+            add_event(names.EVENT_CHUNK, attributes, timestamp=ts)
 
     # ---- the stream's view (consumer) ---------------------------------------------------------
 
@@ -474,27 +521,35 @@ class RunRecorder(StallChecks):
                 task.seen_stream_end = True
                 self._maybe_end(task)
 
-    def stream_tool(self, payload: Any) -> None:
-        """A ``tools`` stream event: a tool call started, finished or failed."""
-        if not isinstance(payload, dict):
-            return
-        event = payload.get("event")
-        call_id = payload.get("tool_call_id")
-        if not isinstance(call_id, str) or event == "tool-output-delta":
-            return
+    def tool_mark(self, mark: ToolMark) -> None:
+        """A ``ToolMark`` read from the stream: a tool call opened or closed, in stream order."""
+        if mark.opened:
+            self.tool_call_opened(mark.call_id)
+        else:
+            self.tool_call_closed(mark.call_id)
+
+    def tool_call_opened(self, call_id: str) -> None:
+        """The stream says tool call ``call_id`` has started: writes after this may be its."""
         with self._lock:
             tool = self._tools_by_call.get(call_id)
             if tool is None:
                 return
             self._layout += 1
-            calls = self._open_calls.setdefault(tool.task_key, [])
-            if event == "tool-started":
-                calls.append(call_id)
+            self._open_calls.setdefault(tool.task_key, []).append(call_id)
+
+    def tool_call_closed(self, call_id: str) -> None:
+        """The stream says tool call ``call_id`` has ended: every write of it was read."""
+        with self._lock:
+            tool = self._tools_by_call.get(call_id)
+            if tool is None:
                 return
-            if call_id in calls:
-                calls.remove(call_id)
-            if not calls:
-                self._open_calls.pop(tool.task_key, None)
+            self._layout += 1
+            calls = self._open_calls.get(tool.task_key)
+            if calls is not None:
+                if call_id in calls:
+                    calls.remove(call_id)
+                if not calls:
+                    del self._open_calls[tool.task_key]
             tool.seen_stream_end = True
             self._maybe_end(tool)
 
@@ -547,11 +602,11 @@ class RunRecorder(StallChecks):
                 target = self._tools_by_call.get(calls[0]) or target
                 exact = target is not None
             else:
-                # Without the `tools` stream a tool of this task may have written it.
+                # A tool call the stream does not mark may have written it.
                 exact = (
                     target is not None
                     and not calls
-                    and (self._watches_tools or not getattr(target, "tool_calls", 0))
+                    and not getattr(target, "unmarked_tool_calls", 0)
                 )
         if target is None or target.ended:
             exact = False
@@ -577,12 +632,11 @@ class RunRecorder(StallChecks):
         attributes = work.metric_attributes
         if work.error is not None:
             attributes = {**attributes, names.ERROR_TYPE: error_attributes(span, work.error)}
-        if work.custom_count:
-            span.set_attribute(names.OTELSTREAM_CUSTOM_COUNT, work.custom_count)
-        if work.custom_dropped:
-            span.set_attribute(names.OTELSTREAM_CUSTOM_DROPPED, work.custom_dropped)
+        late = _custom_attributes(work)
         if work.stall_onset_ns is not None:
-            stalled_attributes(span, work.stall_onset_ns, end_ns)
+            stalled_attributes(late, work.stall_onset_ns, end_ns)
+        if late:
+            span.set_attributes(late)
         span.end(end_time=end_ns)
         context = work.context
         seconds = (end_ns - work.start_ns) / 1e9
@@ -621,15 +675,13 @@ class RunRecorder(StallChecks):
         if outcome == names.OUTCOME_COMPLETED and self.interrupted:
             outcome = names.OUTCOME_INTERRUPTED
         span = self.span
-        span.set_attribute(names.OTELSTREAM_OUTCOME, outcome)
-        if self._run_writes.custom_count:
-            span.set_attribute(names.OTELSTREAM_CUSTOM_COUNT, self._run_writes.custom_count)
-        if self._run_writes.custom_dropped:
-            span.set_attribute(names.OTELSTREAM_CUSTOM_DROPPED, self._run_writes.custom_dropped)
+        late = _custom_attributes(self._run_writes)
+        late[names.OTELSTREAM_OUTCOME] = outcome
         if self.first_content_ns is not None:
-            span.set_attribute(
-                names.OTELSTREAM_TIME_TO_FIRST_TOKEN, (self.first_content_ns - self.start_ns) / 1e9
-            )
+            late[names.OTELSTREAM_TIME_TO_FIRST_TOKEN] = (
+                self.first_content_ns - self.start_ns
+            ) / 1e9
+        span.set_attributes(late)
         metric_attributes: dict[str, AttributeValue] = {
             names.GEN_AI_OPERATION_NAME: names.OP_INVOKE_AGENT,
             names.GEN_AI_AGENT_NAME: self.agent_name,

@@ -1,11 +1,12 @@
 """The normalize layer: what the caller asked ``stream`` for, what otelstream asks instead, and how
 each internal chunk becomes the chunk the caller would have received from the bare graph.
 
-otelstream always asks LangGraph for a list of modes (the caller's plus ``tasks``, ``custom`` and,
-when chunks are traced, ``tools``), so every internal chunk carries its mode and namespace. The
-caller's own shape is re-applied at the very end with the same rules as LangGraph's ``_output``:
-a list ``stream_mode`` tags chunks with their mode, a string or a tuple does not, ``subgraphs``
-adds the namespace, ``version="v2"`` yields LangGraph's own part dicts unchanged.
+otelstream always asks LangGraph for a list of modes (the caller's plus, when the run streams
+concurrently anyway, ``tasks`` and ``custom``), so every internal chunk carries its mode and
+namespace. The caller's own shape is re-applied at the very end with the same rules as
+LangGraph's ``_output``: a list ``stream_mode`` tags chunks with their mode, a string or a tuple
+does not, ``subgraphs`` adds the namespace, ``version="v2"`` yields LangGraph's own part dicts
+unchanged. otelstream's own ``ToolMark`` items in the ``custom`` stream never reach the caller.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 # What otelstream reads from the stream itself; the rest comes from callbacks.
 _TASKS_MODE = "tasks"
 _CUSTOM_MODE = "custom"
-_TOOLS_MODE = "tools"
 # Modes that switch LangGraph to concurrent streaming (a waiter on the thread pool every step).
 _CONCURRENT_MODES = ("messages", "custom")
 _TASK_ID_KEY = "__pregel_task_id"  # langgraph._internal._constants.CONFIG_KEY_TASK_ID
@@ -47,7 +47,9 @@ class Plan:
         user_subgraphs: The caller's ``subgraphs``, as a truth value.
         v2: Whether the caller asked for ``version="v2"`` parts.
         sees_nested: Whether otelstream asked for ``subgraphs=True`` internally.
-        watches_tools: Whether otelstream asked for the ``tools`` mode internally.
+        reads_tasks: Whether otelstream asked for the ``tasks`` mode internally.
+        marks_tools: Whether tool calls are to mark themselves in the stream (``ToolMark``):
+            the run reads ``custom`` and is not itself run inside another graph's task.
     """
 
     input: Any
@@ -58,7 +60,8 @@ class Plan:
     user_subgraphs: bool
     v2: bool
     sees_nested: bool
-    watches_tools: bool
+    reads_tasks: bool
+    marks_tools: bool
 
     @property
     def agent_name(self) -> str:
@@ -167,8 +170,6 @@ def plan(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     handler_type: type,
-    *,
-    watch_tools: bool,
 ) -> Plan | None:
     """Work out the internal request for ``stream(*args, **kwargs)``.
 
@@ -208,11 +209,9 @@ def plan(
         or user_subgraphs
         or any(m in _CONCURRENT_MODES for m in (*user_modes, *printed))
     )
-    extra = [_TASKS_MODE]
-    if concurrent:
-        extra.append(_CUSTOM_MODE)
-    if watch_tools:
-        extra.append(_TOOLS_MODE)
+    # What the stream tells otelstream (stream order: which tasks and tool calls were open when a
+    # custom write was made) matters only for custom writes, so nothing is added without them.
+    extra = [_TASKS_MODE, _CUSTOM_MODE] if concurrent else []
     internal_modes = list(dict.fromkeys([*user_modes, *extra]))
     # Asking for subgraphs changes what `messages` yields for a subgraph node (its final
     # messages are deduplicated against the inner ones), so otelstream sees inside subgraphs
@@ -230,7 +229,9 @@ def plan(
         user_subgraphs=user_subgraphs,
         v2=version == "v2",
         sees_nested=sees_nested,
-        watches_tools=watch_tools,
+        reads_tasks=concurrent,
+        # Inside another graph's task the writer may feed that graph's stream, not this one.
+        marks_tools=concurrent and _TASK_ID_KEY not in (effective.get("configurable") or {}),
     )
 
 

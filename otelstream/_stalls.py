@@ -56,7 +56,7 @@ class StallChecks:
             name = str(tool.metric_attributes.get(names.GEN_AI_TOOL_NAME, ""))
             yield names.WORK_TOOL, names.GEN_AI_TOOL_NAME, name, (now - tool.start_ns) / 1e9
         for chat in list(self.chats.values()):
-            last = chat.windows.last_ns or chat.start_ns
+            last = chat.last_ns or chat.start_ns
             model = str(chat.attributes.get(names.GEN_AI_REQUEST_MODEL, ""))
             yield names.WORK_LLM, names.GEN_AI_REQUEST_MODEL, model, (now - last) / 1e9
         for task in list(self._tasks.values()):
@@ -96,7 +96,7 @@ class StallChecks:
                         reported += 1
             if llm_ns is not None:
                 for chat in list(self.chats.values()):
-                    last = chat.windows.last_ns or chat.start_ns
+                    last = chat.last_ns or chat.start_ns
                     if chat.stall_onset_ns is None and now - last >= llm_ns:
                         chat.stall_onset_ns = last + int(llm_ns)
                         self._report_stall(

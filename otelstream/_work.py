@@ -60,9 +60,10 @@ def event_limit() -> int:
     return 128 if limit is None else int(limit)
 
 
-def stalled_attributes(span: Span, onset_ns: int, end_ns: int) -> None:
-    span.set_attribute(names.OTELSTREAM_STALLED, True)
-    span.set_attribute(names.OTELSTREAM_STALL_DURATION, max(end_ns - onset_ns, 0) / 1e9)
+def stalled_attributes(attributes: dict[str, AttributeValue], onset_ns: int, end_ns: int) -> None:
+    """Put a stalled item's attributes, for the span it ends with, into ``attributes``."""
+    attributes[names.OTELSTREAM_STALLED] = True
+    attributes[names.OTELSTREAM_STALL_DURATION] = max(end_ns - onset_ns, 0) / 1e9
 
 
 def error_attributes(span: Span, error: BaseException) -> str:
@@ -104,17 +105,36 @@ class Work:
 class Task(Work):
     key: str = ""
     run_id: UUID | None = None
-    tool_calls: int = 0
+    unmarked_tool_calls: int = 0
+    """Tool calls of this task whose start and end the stream does not report (no ``ToolMark``):
+    while there are any, a custom write from the task may have come from one of them."""
 
 
 @dataclass(eq=False)
 class Tool(Work):
     task_key: str | None = None
     call_id: str = ""
+    writer: Any = None
+    """The stream writer that writes this call's opening and closing ``ToolMark``, if any."""
 
 
-class Chat:
-    """One LLM call; only the thread or task running the call touches it."""
+@dataclass(frozen=True, slots=True)
+class ToolMark:
+    """otelstream's own custom-stream item: a tool call opened or closed, in stream order.
+
+    Written through the run's stream writer from the tool's callbacks, so that it lands in the
+    stream between the custom writes made before and after it; the stream wrapper takes it out
+    before the caller could see it. It does what LangGraph's ``tools`` stream mode would do for
+    custom-write attribution, without that mode's extra callback handler on every event.
+    """
+
+    call_id: str
+    opened: bool
+
+
+class Chat(ChunkWindows):
+    """One LLM call and the windows of its streamed chunks; only the thread or task running the
+    call adds chunks to it."""
 
     __slots__ = (
         "attributes",
@@ -124,32 +144,43 @@ class Chat:
         "stall_onset_ns",
         "start_ns",
         "texts",
-        "windows",
+        "watch",
     )
 
     def __init__(
         self, run: RunRecorder, span: Span, start_ns: int, budget: int, capture: bool
     ) -> None:
+        super().__init__(budget)
         self.run = run
         self.span = span
         self.start_ns = start_ns
-        self.windows = ChunkWindows(budget)
         self.content_ns: int | None = None
         self.texts: list[str] | None = [] if capture else None
         self.attributes: dict[str, AttributeValue] = {}
         self.stall_onset_ns: int | None = None
+        self.watch = True
+        """Whether a chunk still needs ``note``: content capture is on, or the call's first
+        content or the run's first text is still to come."""
 
-    def add(self, token: Any, chunk: Any) -> None:
-        """One streamed chunk: the hot path, a clock read and a few compares."""
+    def receive(self, token: Any, chunk: Any) -> None:
+        """One streamed chunk, received now."""
         now = time.time_ns()
-        self.windows.add(now)
+        self.add(now)
+        if self.watch:
+            self.note(token, chunk, now)
+
+    def note(self, token: Any, chunk: Any, now: int) -> None:
+        """What a chunk says beyond its time: first content, the run's first text, its text."""
         if self.content_ns is None and (token or has_tool_call(chunk)):
             self.content_ns = now
         # The run's TTFT is what the end user waits for: the first text, not a tool call.
-        if token and self.run.first_content_ns is None:
-            self.run.first_content_ns = now
+        run = self.run
+        if token and run.first_content_ns is None:
+            run.first_content_ns = now
         if self.texts is not None:
             self.texts.append(token if isinstance(token, str) else str(token))
+        else:
+            self.watch = self.content_ns is None or run.first_content_ns is None
 
 
 def has_tool_call(chunk: Any) -> bool:

@@ -11,11 +11,8 @@ into the caller's context between chunks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import weakref
 from typing import TYPE_CHECKING, Any
 
-from langgraph.prebuilt import ToolNode
 from opentelemetry import metrics, trace
 
 from otelstream import __version__, _internal, names
@@ -24,6 +21,7 @@ from otelstream._instruments import Instruments
 from otelstream._record import RunRecorder
 from otelstream._request import SKIP, Plan, add_handler, plan
 from otelstream._watchdog import Watchdog
+from otelstream._work import ToolMark
 from otelstream.options import Options
 
 if TYPE_CHECKING:
@@ -57,34 +55,10 @@ class Tracing:
         self._handler_type = (
             StreamingSpanCallbackHandler if self.options.trace_chunks else SpanCallbackHandler
         )
-        self._tool_graphs: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
-
-    def _watch_tools(self, graph: Any) -> bool:
-        """Ask for the ``tools`` mode only where a ``ToolNode`` can use it.
-
-        Its handler costs every streamed chunk a callback dispatch, and, like ``messages``, it
-        makes chat models stream; graphs without tool nodes get tool spans from callbacks alone.
-        """
-        if not self.options.trace_chunks:
-            return False
-        try:
-            return self._tool_graphs[graph]
-        except (KeyError, TypeError):
-            pass
-        answer = _runs_tool_nodes(graph)
-        with contextlib.suppress(TypeError):  # not weak-referenceable: ask again next time
-            self._tool_graphs[graph] = answer
-        return answer
 
     def _plan(self, graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Plan | None:
         try:
-            return plan(
-                graph,
-                args,
-                kwargs,
-                SpanCallbackHandler,
-                watch_tools=self._watch_tools(graph),
-            )
+            return plan(graph, args, kwargs, SpanCallbackHandler)
         except Exception:
             _internal.internal_error("plan")
             return None
@@ -98,7 +72,8 @@ class Tracing:
             conversation_id=plan_.conversation_id,
             parent=None,
             sees_nested=plan_.sees_nested,
-            watches_tools=plan_.watches_tools,
+            reads_tasks=plan_.reads_tasks,
+            marks_tools=plan_.marks_tools,
         )
         self.watchdog.watch(recorder)
         return recorder, add_handler(plan_, self._handler_type(recorder))
@@ -152,18 +127,26 @@ class Tracing:
             if plan_.tagged_pairs:
                 # The common case, on the hot path: LangGraph's (mode, chunk) pair is the very
                 # chunk the caller asked for, so it is passed on as it is.
-                keep = plan_.user_mode
+                keep = frozenset(plan_.user_mode)  # a list of modes: membership is the same
                 for item in inner:
                     mode = item[0]
-                    if mode in _WATCHED and recorder is not None:
-                        _observe(recorder, (), mode, item[1])
+                    if (
+                        mode in _WATCHED
+                        and recorder is not None
+                        and _observe(recorder, (), mode, item[1])
+                    ):
+                        continue
                     if mode in keep:
                         yield item
             else:
                 for item in inner:
                     ns, mode, payload = plan_.split(item)
-                    if recorder is not None and mode in _WATCHED:
-                        _observe(recorder, ns, mode, payload)
+                    if (
+                        mode in _WATCHED
+                        and recorder is not None
+                        and _observe(recorder, ns, mode, payload)
+                    ):
+                        continue
                     out = plan_.reshape(item, ns, mode, payload)
                     if out is not SKIP:
                         yield out
@@ -193,18 +176,26 @@ class Tracing:
         outcome, error = names.OUTCOME_COMPLETED, None
         try:
             if plan_.tagged_pairs:  # see _traced
-                keep = plan_.user_mode
+                keep = frozenset(plan_.user_mode)
                 async for item in inner:
                     mode = item[0]
-                    if mode in _WATCHED and recorder is not None:
-                        _observe(recorder, (), mode, item[1])
+                    if (
+                        mode in _WATCHED
+                        and recorder is not None
+                        and _observe(recorder, (), mode, item[1])
+                    ):
+                        continue
                     if mode in keep:
                         yield item
             else:
                 async for item in inner:
                     ns, mode, payload = plan_.split(item)
-                    if recorder is not None and mode in _WATCHED:
-                        _observe(recorder, ns, mode, payload)
+                    if (
+                        mode in _WATCHED
+                        and recorder is not None
+                        and _observe(recorder, ns, mode, payload)
+                    ):
+                        continue
                     out = plan_.reshape(item, ns, mode, payload)
                     if out is not SKIP:
                         yield out
@@ -222,34 +213,29 @@ class Tracing:
                 self._finish(recorder, outcome, error)
 
 
-def _runs_tool_nodes(graph: Any) -> bool:
-    try:
-        graphs = [graph, *(sub for _, sub in graph.get_subgraphs(recurse=True))]
-        return any(
-            isinstance(getattr(node, "bound", None), ToolNode)
-            for each in graphs
-            for node in getattr(each, "nodes", {}).values()
-        )
-    except Exception:
-        return True  # cannot tell: watching costs a little time, not watching costs precision
+_WATCHED = frozenset({"tasks", "custom", "updates", "values"})
 
 
-_WATCHED = frozenset({"tasks", "tools", "custom", "updates", "values"})
-
-
-def _observe(recorder: RunRecorder, ns: tuple[str, ...], mode: str, payload: Any) -> None:
+def _observe(recorder: RunRecorder, ns: tuple[str, ...], mode: str, payload: Any) -> bool:
+    """Feed one internal chunk of a watched mode to the recorder; ``True`` for otelstream's own
+    chunks (a ``ToolMark``), which the caller must never see."""
+    if mode == "custom" and type(payload) is ToolMark:
+        try:
+            recorder.tool_mark(payload)
+        except Exception:
+            _internal.internal_error("observe")
+        return True
     try:
         if mode == "custom":
             recorder.custom(ns, payload)
         elif mode == "tasks":
             recorder.stream_task(ns, payload)
-        elif mode == "tools":
-            recorder.stream_tool(payload)
         elif not ns and isinstance(payload, dict) and "__interrupt__" in payload:
             # A static interrupt (interrupt_before/after) reaches only updates and values.
             recorder.interrupted = True
     except Exception:
         _internal.internal_error("observe")
+    return False
 
 
 def failed_outcome(exc: BaseException) -> tuple[str, BaseException | None]:

@@ -176,9 +176,9 @@ class RemoteFeed:
                     call_id,
                     call.get("args"),
                 )
-                # What the `tools` mode would say in process (the server refuses that mode): the
-                # call is open, so a custom write from its task lands on it.
-                recorder.stream_tool({"event": "tool-started", "tool_call_id": call_id})
+                # What a ToolMark says in process: the call is open, so a custom write from its
+                # task lands on it.
+                recorder.tool_call_opened(call_id)
                 self._tools[call_id] = (run_id, key)
                 self._task_tools.setdefault(key, []).append(call_id)
             return
@@ -191,7 +191,7 @@ class RemoteFeed:
         for call_id in self._task_tools.pop(key, []):
             entry = self._tools.pop(call_id, None)
             if entry is not None:
-                recorder.stream_tool({"event": "tool-finished", "tool_call_id": call_id})
+                recorder.tool_call_closed(call_id)
                 recorder.tool_ended(entry[0], None, error)
         recorder.task_ended(_id("task", key), error)
         recorder.stream_task(ns, payload)
@@ -239,7 +239,7 @@ class RemoteFeed:
         if live is not None:
             content = _field(message, "content")
             calls = _field(message, "tool_call_chunks") or _field(message, "tool_calls")
-            live.add(
+            live.receive(
                 content if isinstance(content, str) else str(content or ""),
                 _ChunkView(_ToolCallChunks(calls)),
             )
@@ -279,7 +279,7 @@ class RemoteFeed:
         error = None
         if _field(message, "status") == "error":
             error = remote_error({"error": "ToolError", "message": _field(message, "content")})
-        self.recorder.stream_tool({"event": "tool-finished", "tool_call_id": call_id})
+        self.recorder.tool_call_closed(call_id)
         self.recorder.tool_ended(run_id, message, error)
         if task_key in self._last_ns:
             self._last_ns[task_key] = time.time_ns()

@@ -46,7 +46,6 @@ def start_feed(
         conversation_id=conversation_id,
         parent=parent,
         sees_nested=sees_nested,
-        watches_tools=False,
     )
     tracing.watchdog.watch(recorder)
     return RemoteFeed(recorder)
