@@ -32,6 +32,8 @@ from benchmarks import workloads
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ("sync", "async")
+LOCAL = ("bare", "bare-again", "otelstream", "otelstream-noop", "sdk-floor")
+"""Contenders from otelstream's own environment (``benchmarks.worker`` says what each is)."""
 PEERS = ("openinference", "openllmetry")
 PEERS_ENV = "OTELSTREAM_BENCH_PEERS_PYTHON"
 
@@ -46,7 +48,9 @@ class Plan:
 
 
 QUICK = Plan(workloads.QUICK, warmup=1, rounds={"W1": 1, "W2": 1, "W3": 1})
-FULL = Plan(workloads.FULL, warmup=2, rounds={"W1": 10, "W2": 20, "W3": 20})
+# Rounds enough for the median ratio to settle on a shared 2-core machine (bare-again shows how
+# far it still drifts).
+FULL = Plan(workloads.FULL, warmup=2, rounds={"W1": 16, "W2": 40, "W3": 40})
 
 
 class WorkerError(RuntimeError):
@@ -136,6 +140,13 @@ class Result:
     def median_ms(self) -> float:
         return statistics.median(run["ms"] for run in self.runs)
 
+    def spread(self) -> str:
+        """The 25th to 75th percentile of the per-round ratios."""
+        if len(self.ratios) < 2:
+            return "-"
+        low, _, high = statistics.quantiles(self.ratios, n=4)
+        return f"{low:.2f} to {high:.2f}"
+
     def per_run(self, key: str) -> int:
         # Every run of a contender records the same; the last one is representative.
         return int(self.runs[-1][key])
@@ -158,7 +169,7 @@ def bench_group(
                 versions[name] = worker.ready()["versions"]
                 workers[name] = worker
             except WorkerError as error:
-                if name in ("bare", "otelstream"):
+                if name in LOCAL:
                     raise
                 notes.append(f"{name} skipped on {workload}/{mode}: {error}")
                 worker.kill()
@@ -230,7 +241,9 @@ def render(
         f"- Method: one process per contender x workload x mode; {plan.warmup} warm-up run(s); "
         f"rounds W1/W2/W3 = {plan.rounds['W1']}/{plan.rounds['W2']}/{plan.rounds['W3']}, "
         "each round runs every contender once (bare first); ratio = median over rounds of "
-        "(contender ms / bare ms in the same round)"
+        "(contender ms / bare ms in the same round); spread = the 25th to 75th percentile of "
+        "those ratios; bare-again is a second bare process, so its distance from 1.00 is the "
+        "noise floor of every ratio"
     )
     lines.append(
         "- Traced contenders export to an InMemorySpanExporter through a BatchSpanProcessor "
@@ -243,16 +256,16 @@ def render(
     )
     lines.append("")
     lines.append(
-        "| workload | mode | contender | chunks/run | median ms | ratio to bare "
+        "| workload | mode | contender | chunks/run | median ms | ratio to bare | spread "
         "| peak RSS MB | spans/run | span events/run |"
     )
-    lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for result in results:
         stream_mode = "updates" if result.workload == "W3" else "updates+messages+custom"
         lines.append(
             f"| {result.workload} | {result.mode} ({stream_mode}) | {result.contender} "
             f"| {result.per_run('chunks')} | {result.median_ms():.1f} "
-            f"| {statistics.median(result.ratios):.2f} | {result.rss_mb:.1f} "
+            f"| {statistics.median(result.ratios):.2f} | {result.spread()} | {result.rss_mb:.1f} "
             f"| {result.per_run('spans')} | {result.per_run('events')} |"
         )
     if notes:
@@ -275,19 +288,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workloads", default=",".join(workloads.WORKLOADS), help="comma-separated subset"
     )
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="comma-separated subset of sync,async"
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="rounds per workload and mode (default: W1 10, W2 and W3 20)"
+    )
+    parser.add_argument(
+        "--contenders",
+        help="comma-separated subset of the contenders (bare always runs: ratios need it)",
+    )
     args = parser.parse_args(argv)
 
     plan = QUICK if args.quick else FULL
-    contenders = {"bare": sys.executable, "otelstream": sys.executable}
+    if args.rounds:
+        plan = Plan(plan.sizes, plan.warmup, dict.fromkeys(plan.rounds, args.rounds))
+    contenders = dict.fromkeys(LOCAL, sys.executable)
     if args.peers_python:
         contenders.update(dict.fromkeys(PEERS, args.peers_python))
+    if args.contenders:
+        chosen = {"bare", *args.contenders.split(",")}
+        unknown = chosen - set(contenders)
+        if unknown:
+            msg = f"unknown or unavailable contenders: {', '.join(sorted(unknown))}"
+            parser.error(msg)
+        contenders = {name: python for name, python in contenders.items() if name in chosen}
 
     started = time.monotonic()
     results: list[Result] = []
     versions: dict[str, dict[str, str]] = {}
     notes: list[str] = []
     for workload in args.workloads.split(","):
-        for mode in MODES:
+        for mode in args.modes.split(","):
             group, found, skipped = bench_group(workload, mode, contenders, plan)
             results.extend(group)
             versions.update(found)

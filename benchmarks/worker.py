@@ -7,7 +7,13 @@ on stdin, one ``{"ms", "chunks", "spans", "events", "dropped_events"}``; on ``qu
 
 Contenders:
     bare: the compiled graph itself, no OpenTelemetry at all.
+    bare-again: the same, in a second process: how far two identical contenders drift apart on
+        this machine (the noise floor of every ratio).
     otelstream: ``otelstream.instrument(graph)`` with default ``Options``.
+    otelstream-noop: otelstream on OpenTelemetry's no-op tracer and meter providers: its own cost,
+        without the SDK's.
+    sdk-floor: the bare graph, then otelstream's telemetry of the same run replayed into the SDK
+        (``benchmarks.floor``): what recording that telemetry costs the SDK alone.
     openinference: ``openinference-instrumentation-langchain``'s ``LangChainInstrumentor``.
     openllmetry: ``opentelemetry-instrumentation-langchain``'s ``LangchainInstrumentor``.
 
@@ -25,19 +31,33 @@ import json
 import resource
 import sys
 import time
+from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NoOpTracerProvider
 
 import otelstream
-from benchmarks import workloads
+from benchmarks import floor, workloads
 
-CONTENDERS = ("bare", "otelstream", "openinference", "openllmetry")
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+CONTENDERS = (
+    "bare",
+    "bare-again",
+    "otelstream",
+    "otelstream-noop",
+    "sdk-floor",
+    "openinference",
+    "openllmetry",
+)
 _PACKAGES = {
     "otelstream": "otelstream",
     "openinference": "openinference-instrumentation-langchain",
@@ -92,21 +112,51 @@ class Telemetry:
         return len(spans), events, dropped
 
 
-def _setup(contender: str) -> tuple[Telemetry | None, Any]:
-    """The telemetry pipeline and a function turning a bare graph into the one to stream."""
-    if contender == "bare":
-        return None, lambda graph: graph
+@dataclass
+class Contender:
+    """How one contender runs a workload.
+
+    Attributes:
+        telemetry: The SDK pipeline it exports to (``None``: no OpenTelemetry at all).
+        wrap: Turns the bare graph into the one to stream.
+        after: Runs inside the timed section, after the stream (the SDK floor's replay).
+    """
+
+    telemetry: Telemetry | None
+    wrap: Callable[[Any], Any] = lambda graph: graph
+    after: Callable[[], None] | None = None
+
+
+def _setup(contender: str, workload: str, sizes: workloads.Sizes, run: Any) -> Contender:
+    """How ``contender`` runs ``workload``; ``run(graph)`` streams one run of a graph."""
+    if contender in ("bare", "bare-again"):
+        return Contender(None)
+    if contender == "otelstream-noop":
+        return Contender(
+            None,
+            lambda graph: otelstream.instrument(
+                graph,
+                tracer_provider=NoOpTracerProvider(),
+                meter_provider=NoOpMeterProvider(),
+            ),
+        )
     telemetry = Telemetry()
     if contender == "otelstream":
-
-        def wrap(graph: Any) -> Any:
-            return otelstream.instrument(
+        return Contender(
+            telemetry,
+            lambda graph: otelstream.instrument(
                 graph,
                 tracer_provider=telemetry.tracer_provider,
                 meter_provider=telemetry.meter_provider,
-            )
-
-        return telemetry, wrap
+            ),
+        )
+    if contender == "sdk-floor":
+        script = floor.record_script(run, workloads.build(workload, sizes))
+        replay = floor.Replay(
+            telemetry.tracer_provider.get_tracer("sdk-floor"),
+            telemetry.meter_provider.get_meter("sdk-floor"),
+        )
+        return Contender(telemetry, after=lambda: replay.play(script))
     if contender == "openinference":
         # Peers live in a separate venv: imported only in the process that runs them.
         from openinference.instrumentation.langchain import (  # noqa: PLC0415
@@ -126,7 +176,7 @@ def _setup(contender: str) -> tuple[Telemetry | None, Any]:
     else:
         msg = f"unknown contender {contender!r}; use one of {', '.join(CONTENDERS)}"
         raise ValueError(msg)
-    return telemetry, lambda graph: graph
+    return Contender(telemetry)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,7 +188,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     sizes = workloads.Sizes(**json.loads(args.sizes))
-    telemetry, wrap = _setup(args.contender)
     mode = workloads.stream_mode(args.workload)
     loop = asyncio.new_event_loop() if args.mode == "async" else None
 
@@ -148,14 +197,21 @@ def main(argv: list[str] | None = None) -> None:
             count += 1
         return count
 
+    def consume(graph: Any) -> int:
+        if loop is None:
+            return sum(1 for _ in graph.stream(workloads.inputs(), stream_mode=mode))
+        return loop.run_until_complete(consume_async(graph))
+
+    contender = _setup(args.contender, args.workload, sizes, consume)
+    telemetry = contender.telemetry
+
     def run_once() -> dict[str, Any]:
-        graph = wrap(workloads.build(args.workload, sizes))
+        graph = contender.wrap(workloads.build(args.workload, sizes))
         gc.collect()
         start = time.perf_counter_ns()
-        if loop is None:
-            count = sum(1 for _ in graph.stream(workloads.inputs(), stream_mode=mode))
-        else:
-            count = loop.run_until_complete(consume_async(graph))
+        count = consume(graph)
+        if contender.after is not None:
+            contender.after()
         elapsed = time.perf_counter_ns() - start
         spans, events, dropped = telemetry.drain() if telemetry else (0, 0, 0)
         return {

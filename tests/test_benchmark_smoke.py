@@ -26,11 +26,12 @@ def test_quick_benchmark_reports_every_workload_mode_and_contender(tmp_path: Pat
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = out.read_text()
     assert report in completed.stdout
-    rows = {
-        tuple(cell.strip() for cell in line.strip("|").split("|")[:3])
+    table = [
+        [cell.strip() for cell in line.strip("|").split("|")]
         for line in report.splitlines()
         if line.startswith("| W")
-    }
+    ]
+    rows = {tuple(row[:3]) for row in table}
     expected = {
         (workload, f"{mode} ({stream_mode})", contender)
         for workload, stream_mode in (
@@ -39,6 +40,13 @@ def test_quick_benchmark_reports_every_workload_mode_and_contender(tmp_path: Pat
             ("W3", "updates"),
         )
         for mode in ("sync", "async")
-        for contender in ("bare", "otelstream")
+        for contender in ("bare", "bare-again", "otelstream", "otelstream-noop", "sdk-floor")
     }
     assert rows == expected
+    # The SDK floor replays exactly what otelstream recorded; the no-op contender exports nothing.
+    spans_events = {(row[0], row[1], row[2]): (row[-2], row[-1]) for row in table}
+    for workload, mode, _ in expected:
+        traced = spans_events[(workload, mode, "otelstream")]
+        assert int(traced[0]) > 0
+        assert spans_events[(workload, mode, "sdk-floor")] == traced
+        assert spans_events[(workload, mode, "otelstream-noop")] == ("0", "0")
