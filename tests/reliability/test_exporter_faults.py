@@ -96,7 +96,9 @@ def _fail_exports(
         bare = _bare_chunks()
         for _ in range(3):
             _same(bare, _traced_chunks(telemetry))
-            telemetry.force_flush(timeout=3.0)
+            # Generous: a flush that outlasts its timeout logs a warning of its own, and a
+            # loaded machine can stretch three refused exports past a few seconds.
+            telemetry.force_flush(timeout=15.0)
         assert wait_until(lambda: telemetry.export_failures["traces"] >= 1, 15.0)
         assert wait_until(lambda: telemetry.export_failures["metrics"] >= 1, 15.0)
     finally:
