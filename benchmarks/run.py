@@ -57,6 +57,32 @@ class WorkerError(RuntimeError):
     """A worker process failed; its stderr is in the message."""
 
 
+def worker_command(
+    python: str, contender: str, workload: str, mode: str, sizes: workloads.Sizes
+) -> list[str]:
+    """The command line of one ``benchmarks.worker`` process."""
+    return [
+        python,
+        "-m",
+        "benchmarks.worker",
+        "--contender",
+        contender,
+        "--workload",
+        workload,
+        "--mode",
+        mode,
+        "--sizes",
+        json.dumps(sizes.to_dict()),
+    ]
+
+
+def worker_env() -> dict[str, str]:
+    """The environment of a worker: this checkout importable, whichever venv runs it."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
 class Worker:
     """One ``benchmarks.worker`` process, driven line by line."""
 
@@ -64,24 +90,10 @@ class Worker:
         self.contender = contender
         # Lives as long as the worker; closed in quit() or kill().
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self._process = subprocess.Popen(
-            [
-                python,
-                "-m",
-                "benchmarks.worker",
-                "--contender",
-                contender,
-                "--workload",
-                workload,
-                "--mode",
-                mode,
-                "--sizes",
-                json.dumps(plan.sizes.to_dict()),
-            ],
+            worker_command(python, contender, workload, mode, plan.sizes),
             cwd=ROOT,
-            env=env,
+            env=worker_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,

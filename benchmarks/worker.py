@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import json
 import resource
@@ -185,6 +186,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workload", choices=workloads.WORKLOADS, required=True)
     parser.add_argument("--mode", choices=("sync", "async"), required=True)
     parser.add_argument("--sizes", required=True, help="JSON of benchmarks.workloads.Sizes")
+    parser.add_argument(
+        "--callgrind-shim",
+        help="shared library from benchmarks.instructions: count each run's instructions",
+    )
     args = parser.parse_args(argv)
 
     sizes = workloads.Sizes(**json.loads(args.sizes))
@@ -205,14 +210,21 @@ def main(argv: list[str] | None = None) -> None:
     contender = _setup(args.contender, args.workload, sizes, consume)
     telemetry = contender.telemetry
 
+    # Under callgrind, each run's instructions (every thread's) are dumped on their own.
+    shim = ctypes.CDLL(args.callgrind_shim) if args.callgrind_shim else None
+
     def run_once() -> dict[str, Any]:
         graph = contender.wrap(workloads.build(args.workload, sizes))
         gc.collect()
+        if shim is not None:
+            shim.otelstream_bench_zero()
         start = time.perf_counter_ns()
         count = consume(graph)
         if contender.after is not None:
             contender.after()
         elapsed = time.perf_counter_ns() - start
+        if shim is not None:
+            shim.otelstream_bench_dump()
         spans, events, dropped = telemetry.drain() if telemetry else (0, 0, 0)
         return {
             "ms": elapsed / 1e6,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,3 +53,51 @@ def test_quick_benchmark_reports_every_workload_mode_and_contender(tmp_path: Pat
         assert int(traced[0]) > 0
         assert spans_events[(workload, mode, "sdk-floor")] == traced
         assert spans_events[(workload, mode, "otelstream-noop")] == ("0", "0")
+
+
+def _table(report: str) -> dict[tuple[str, str, str], list[str]]:
+    rows = (
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in report.splitlines()
+        if line.startswith("| W")
+    )
+    return {(row[0], row[1], row[2]): row[3:] for row in rows}
+
+
+def test_quick_instruction_count_reports_each_run_under_callgrind(tmp_path: Path) -> None:
+    """`python -m benchmarks.instructions --quick` exits 0 with a row per contender, and the shim
+    really counted each run: bare is its own ratio, a traced run executes more instructions."""
+    missing = [tool for tool in ("valgrind", "gcc") if shutil.which(tool) is None]
+    if missing:
+        message = f"{', '.join(missing)} not installed (apt-get install valgrind gcc)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    out = tmp_path / "instructions.md"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.instructions",
+            "--quick",
+            "--workloads",
+            "W2",
+            "--modes",
+            "sync",
+            "--contenders",
+            "otelstream",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    table = _table(out.read_text())
+    assert set(table) == {("W2", "sync", "bare"), ("W2", "sync", "otelstream")}
+    bare, traced = table[("W2", "sync", "bare")], table[("W2", "sync", "otelstream")]
+    assert bare[1] == "1.000"
+    assert float(traced[0]) > float(bare[0]) > 0
