@@ -21,6 +21,8 @@ from langgraph.config import get_stream_writer
 from otelstream import _internal
 from otelstream._work import ToolMark
 
+_time_ns = time.time_ns  # one lookup fewer per chunk
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
     from uuid import UUID
@@ -159,7 +161,7 @@ class SpanCallbackHandler(BaseCallbackHandler):
         if chat is None:
             return
         try:
-            now = time.time_ns()
+            now = _time_ns()
             n = chat.count
             chat.count = n + 1
             if n:
