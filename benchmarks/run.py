@@ -304,7 +304,11 @@ def main(argv: list[str] | None = None) -> int:
         "--modes", default=",".join(MODES), help="comma-separated subset of sync,async"
     )
     parser.add_argument(
-        "--rounds", type=int, help="rounds per workload and mode (default: W1 10, W2 and W3 20)"
+        "--rounds",
+        type=int,
+        help="rounds per workload and mode (default: "
+        + ", ".join(f"{w} {n}" for w, n in FULL.rounds.items())
+        + ")",
     )
     parser.add_argument(
         "--contenders",
