@@ -32,7 +32,14 @@ from benchmarks import workloads
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ("sync", "async")
-LOCAL = ("bare", "bare-again", "otelstream", "otelstream-noop", "sdk-floor")
+LOCAL = (
+    "bare",
+    "bare-again",
+    "otelstream",
+    "otelstream-nochunks",
+    "otelstream-noop",
+    "sdk-floor",
+)
 """Contenders from otelstream's own environment (``benchmarks.worker`` says what each is)."""
 PEERS = ("openinference", "openllmetry")
 PEERS_ENV = "OTELSTREAM_BENCH_PEERS_PYTHON"

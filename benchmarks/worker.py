@@ -10,6 +10,9 @@ Contenders:
     bare-again: the same, in a second process: how far two identical contenders drift apart on
         this machine (the noise floor of every ratio).
     otelstream: ``otelstream.instrument(graph)`` with default ``Options``.
+    otelstream-nochunks: otelstream with ``Options(trace_chunks=False)``: it no longer makes the
+        chat model stream, so on W3 (``updates`` only) the model runs unstreamed as in the bare
+        graph; where the caller streams ``messages`` anyway (W1, W2) it records the same.
     otelstream-noop: otelstream on OpenTelemetry's no-op tracer and meter providers: its own cost,
         without the SDK's.
     sdk-floor: the bare graph, then otelstream's telemetry of the same run replayed into the SDK
@@ -54,6 +57,7 @@ CONTENDERS = (
     "bare",
     "bare-again",
     "otelstream",
+    "otelstream-nochunks",
     "otelstream-noop",
     "sdk-floor",
     "openinference",
@@ -149,6 +153,16 @@ def _setup(contender: str, workload: str, sizes: workloads.Sizes, run: Any) -> C
                 graph,
                 tracer_provider=telemetry.tracer_provider,
                 meter_provider=telemetry.meter_provider,
+            ),
+        )
+    if contender == "otelstream-nochunks":
+        return Contender(
+            telemetry,
+            lambda graph: otelstream.instrument(
+                graph,
+                tracer_provider=telemetry.tracer_provider,
+                meter_provider=telemetry.meter_provider,
+                options=otelstream.Options(trace_chunks=False),
             ),
         )
     if contender == "sdk-floor":

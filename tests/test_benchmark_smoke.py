@@ -43,16 +43,31 @@ def test_quick_benchmark_reports_every_workload_mode_and_contender(tmp_path: Pat
             ("W3", "updates"),
         )
         for mode in ("sync", "async")
-        for contender in ("bare", "bare-again", "otelstream", "otelstream-noop", "sdk-floor")
+        for contender in (
+            "bare",
+            "bare-again",
+            "otelstream",
+            "otelstream-nochunks",
+            "otelstream-noop",
+            "sdk-floor",
+        )
     }
     assert rows == expected
     # The SDK floor replays exactly what otelstream recorded; the no-op contender exports nothing.
+    # trace_chunks=False records the same spans; it stops making the model stream, so only where
+    # the caller does not stream messages itself (W3) do its chat spans lose their chunk events.
     spans_events = {(row[0], row[1], row[2]): (row[-2], row[-1]) for row in table}
     for workload, mode, _ in expected:
         traced = spans_events[(workload, mode, "otelstream")]
         assert int(traced[0]) > 0
         assert spans_events[(workload, mode, "sdk-floor")] == traced
         assert spans_events[(workload, mode, "otelstream-noop")] == ("0", "0")
+        untimed = spans_events[(workload, mode, "otelstream-nochunks")]
+        assert untimed[0] == traced[0]
+        if workload == "W3":
+            assert int(untimed[1]) < int(traced[1])
+        else:
+            assert untimed[1] == traced[1]
 
 
 def _table(report: str) -> dict[tuple[str, str, str], list[str]]:
