@@ -49,20 +49,12 @@ from opentelemetry.trace import NoOpTracerProvider
 
 import otelstream
 from benchmarks import floor, workloads
+from benchmarks.run import LOCAL, PEERS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-CONTENDERS = (
-    "bare",
-    "bare-again",
-    "otelstream",
-    "otelstream-nochunks",
-    "otelstream-noop",
-    "sdk-floor",
-    "openinference",
-    "openllmetry",
-)
+CONTENDERS = (*LOCAL, *PEERS)
 _PACKAGES = {
     "otelstream": "otelstream",
     "openinference": "openinference-instrumentation-langchain",
@@ -146,23 +138,15 @@ def _setup(contender: str, workload: str, sizes: workloads.Sizes, run: Any) -> C
             ),
         )
     telemetry = Telemetry()
-    if contender == "otelstream":
+    if contender in ("otelstream", "otelstream-nochunks"):
+        options = otelstream.Options(trace_chunks=contender == "otelstream")
         return Contender(
             telemetry,
             lambda graph: otelstream.instrument(
                 graph,
                 tracer_provider=telemetry.tracer_provider,
                 meter_provider=telemetry.meter_provider,
-            ),
-        )
-    if contender == "otelstream-nochunks":
-        return Contender(
-            telemetry,
-            lambda graph: otelstream.instrument(
-                graph,
-                tracer_provider=telemetry.tracer_provider,
-                meter_provider=telemetry.meter_provider,
-                options=otelstream.Options(trace_chunks=False),
+                options=options,
             ),
         )
     if contender == "sdk-floor":

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.run import LOCAL
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -43,14 +45,7 @@ def test_quick_benchmark_reports_every_workload_mode_and_contender(tmp_path: Pat
             ("W3", "updates"),
         )
         for mode in ("sync", "async")
-        for contender in (
-            "bare",
-            "bare-again",
-            "otelstream",
-            "otelstream-nochunks",
-            "otelstream-noop",
-            "sdk-floor",
-        )
+        for contender in LOCAL
     }
     assert rows == expected
     # The SDK floor replays exactly what otelstream recorded; the no-op contender exports nothing.
