@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otelstream
 from otelstream import names
-from otelstream._instruments import Instruments
+from otelstream.record.instruments import Instruments
 
 if TYPE_CHECKING:
     from collections.abc import Callable

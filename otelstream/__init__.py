@@ -9,8 +9,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from otelstream._graph import InstrumentedGraph, instrument
+from otelstream._instrument import instrument
 from otelstream.export import Telemetry, configure, configure_logging
+from otelstream.feeds.proxy import InstrumentedGraph
 from otelstream.instrumentor import OtelStreamInstrumentor
 from otelstream.options import Options
 

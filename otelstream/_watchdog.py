@@ -23,8 +23,8 @@ from otelstream import _internal, names
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from otelstream._record import RunRecorder
     from otelstream.options import Options
+    from otelstream.record.run import RunRecorder
 
 _MIN_INTERVAL = 0.01
 _MAX_INTERVAL = 1.0

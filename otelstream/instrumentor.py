@@ -18,7 +18,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from otelstream._wrap import Tracing
+from otelstream.feeds.stream import Tracing
 
 if TYPE_CHECKING:
     from collections.abc import Collection

@@ -7,7 +7,7 @@ from helpers import USER, by_op, chat_graph, events, final
 
 import otelstream
 from otelstream import names
-from otelstream._chunks import ChunkWindows
+from otelstream.record.chunks import ChunkWindows
 from otelstream.testing import FakeStreamingChatModel
 
 LONG = " ".join(f"word{i}" for i in range(1000))

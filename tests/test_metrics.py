@@ -20,7 +20,7 @@ from langchain.agents import create_agent
 
 import otelstream
 from otelstream import names
-from otelstream._instruments import CHUNK_GAP_BUCKETS, DURATION_BUCKETS, TOKEN_BUCKETS
+from otelstream.record.instruments import CHUNK_GAP_BUCKETS, DURATION_BUCKETS, TOKEN_BUCKETS
 from otelstream.testing import FakeStreamingChatModel, tool_calls
 
 ID_KEYS = {

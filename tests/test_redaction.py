@@ -12,7 +12,7 @@ from langgraph.config import get_stream_writer
 
 import otelstream
 from otelstream import names
-from otelstream._content import MASK, is_secret_key, to_json
+from otelstream.record.content import MASK, is_secret_key, to_json
 from otelstream.testing import FakeStreamingChatModel, tool_call
 
 

@@ -18,7 +18,7 @@ from langgraph.graph import START, MessagesState, StateGraph
 
 import otelstream
 from otelstream import names
-from otelstream._work import ToolMark
+from otelstream.record.work import ToolMark
 from otelstream.testing import FakeStreamingChatModel, tool_call
 
 

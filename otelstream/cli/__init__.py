@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.text import Text
 
 from otelstream import __version__
-from otelstream._graph import instrument
+from otelstream._instrument import instrument
 from otelstream.cli.live import LiveSpanProcessor, LiveView
 from otelstream.cli.traces import TraceFileError, group_traces, read_trace_file
 from otelstream.cli.waterfall import plural, render_traces

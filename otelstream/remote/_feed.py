@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from langgraph.errors import GraphInterrupt
 
-from otelstream._record import NS_SEP, RunRecorder
+from otelstream.record.run import NS_SEP, RunRecorder
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -3,7 +3,7 @@
 The traced ``stream``/``astream`` ask the server for the modes otelstream needs
 (``_request.plan``), feed every event to a ``RemoteFeed`` and yield exactly the chunks the bare
 ``RemoteGraph`` would. ``invoke``/``ainvoke`` are ``RemoteGraph``'s own, reading the traced
-streams. Every exit path finishes the run exactly once, as in process (``otelstream._wrap``).
+streams. Every exit path finishes the run exactly once, as in process (``otelstream.feeds.stream``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from langgraph.pregel.remote import RemoteGraph
 
 from otelstream import _internal, names
-from otelstream._graph import TracedProxy
-from otelstream._record import RunRecorder
-from otelstream._wrap import Tracing, aclose, failed_outcome
+from otelstream.feeds.proxy import TracedProxy
+from otelstream.feeds.stream import Tracing, aclose, failed_outcome
+from otelstream.record.run import RunRecorder
 from otelstream.remote._feed import RemoteFeed
 from otelstream.remote._request import SKIP, RemotePlan, plan
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from langgraph_sdk.schema import StreamPart
 
-from otelstream._request import SKIP, bind_call
+from otelstream.feeds.request import SKIP, bind_call
 
 __all__ = ["SKIP", "RemotePlan", "plan"]
 """``RemotePlan.reshape``'s answer for an internal chunk the caller did not ask for."""

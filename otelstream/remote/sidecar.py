@@ -48,8 +48,8 @@ from opentelemetry import metrics
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from otelstream import __version__, _internal, names
-from otelstream._instruments import DURATION_BUCKETS
-from otelstream._wrap import Tracing
+from otelstream.feeds.stream import Tracing
+from otelstream.record.instruments import DURATION_BUCKETS
 from otelstream.remote._feed import RemoteError, RemoteFeed, remote_error
 from otelstream.remote._graph import end_feed, start_feed
 

@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from otelstream import names
-from otelstream._record import RunRecorder
+from otelstream.record.run import RunRecorder
 from otelstream.testing import FakeStreamingChatModel
 
 if TYPE_CHECKING:

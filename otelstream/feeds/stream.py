@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import metrics, trace
 
 from otelstream import __version__, _internal, names
-from otelstream._callbacks import SpanCallbackHandler, StreamingSpanCallbackHandler
-from otelstream._instruments import Instruments
-from otelstream._record import RunRecorder
-from otelstream._request import SKIP, Plan, add_handler, plan
 from otelstream._watchdog import Watchdog
-from otelstream._work import ToolMark
+from otelstream.feeds.callbacks import SpanCallbackHandler, StreamingSpanCallbackHandler
+from otelstream.feeds.request import SKIP, Plan, add_handler, plan
 from otelstream.options import Options
+from otelstream.record.instruments import Instruments
+from otelstream.record.run import RunRecorder
+from otelstream.record.work import ToolMark
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator

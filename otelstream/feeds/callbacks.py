@@ -19,7 +19,7 @@ from langchain_core.tracers._streaming import _StreamingCallbackHandler
 from langgraph.config import get_stream_writer
 
 from otelstream import _internal
-from otelstream._work import ToolMark
+from otelstream.record.work import ToolMark
 
 _time_ns = time.time_ns  # one lookup fewer per chunk
 
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
     from langchain_core.outputs import ChatGenerationChunk, GenerationChunk, LLMResult
 
-    from otelstream._record import RunRecorder
-    from otelstream._work import Chat
+    from otelstream.record.run import RunRecorder
+    from otelstream.record.work import Chat
 
 
 def _model_name(serialized: dict[str, Any] | None, metadata: dict[str, Any], kwargs: Any) -> str:

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
     from opentelemetry.util.types import AttributeValue
 
-    from otelstream._instruments import Instruments
-    from otelstream._work import Chat, Task, Tool
+    from otelstream.record.instruments import Instruments
+    from otelstream.record.work import Chat, Task, Tool
 
 # Short keys for the stall warnings' identity fields.
 _LOG_KEYS = {

@@ -25,9 +25,9 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from otelstream import names
-from otelstream._content import Capture, payload_size
-from otelstream._stalls import StallChecks
-from otelstream._work import (
+from otelstream.record.content import Capture, payload_size
+from otelstream.record.stalls import StallChecks
+from otelstream.record.work import (
     NS_SEP,
     RESERVED_EVENTS,
     Chat,
@@ -54,8 +54,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
     from opentelemetry.util.types import AttributeValue
 
-    from otelstream._instruments import Instruments
     from otelstream.options import Options
+    from otelstream.record.instruments import Instruments
 
 
 _USAGE = (

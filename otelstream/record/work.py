@@ -17,8 +17,8 @@ from opentelemetry.sdk.trace import SpanLimits
 from opentelemetry.trace import Status, StatusCode
 
 from otelstream import names
-from otelstream._chunks import ChunkWindows
-from otelstream._content import truncate
+from otelstream.record.chunks import ChunkWindows
+from otelstream.record.content import truncate
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
     from opentelemetry.util.types import AttributeValue
 
-    from otelstream._record import RunRecorder
+    from otelstream.record.run import RunRecorder
 
 NS_SEP = "|"
 """LangGraph's separator between the segments of a checkpoint namespace."""

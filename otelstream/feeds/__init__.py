@@ -1,0 +1,1 @@
+"""How facts arrive: one module per feed."""
