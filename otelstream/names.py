@@ -12,6 +12,7 @@ from typing import Final
 
 # --- span names (formats) ------------------------------------------------------------------
 SPAN_INVOKE_AGENT: Final = "invoke_agent {agent}"
+SPAN_INVOKE_WORKFLOW: Final = "invoke_workflow {workflow}"
 SPAN_CHAT: Final = "chat {model}"
 SPAN_EXECUTE_TOOL: Final = "execute_tool {tool}"
 SPAN_TASK: Final = "{node}"
@@ -21,6 +22,7 @@ SPAN_TASK: Final = "{node}"
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
 GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+GEN_AI_WORKFLOW_NAME: Final = "gen_ai.workflow.name"
 GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
 GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
 GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
@@ -40,6 +42,7 @@ GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 ERROR_TYPE: Final = "error.type"
 
 OP_INVOKE_AGENT: Final = "invoke_agent"
+OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
 OP_CHAT: Final = "chat"
 OP_EXECUTE_TOOL: Final = "execute_tool"
 TOKEN_TYPE_INPUT: Final = "input"
@@ -57,7 +60,8 @@ LANGGRAPH_TRIGGERS: Final = "langgraph.triggers"
 LANGGRAPH_CHECKPOINT_NS: Final = "langgraph.checkpoint_ns"
 """The task's checkpoint namespace, ``node:<task id>`` with ``|`` segments inside subgraphs."""
 EVENT_CUSTOM: Final = "langgraph.custom"
-"""One ``get_stream_writer`` write, on the span of the tool call or task that wrote it."""
+"""One ``get_stream_writer`` write, on the span of the tool call or task that wrote it, stamped
+when it was written."""
 EVENT_INTERRUPT: Final = "langgraph.interrupt"
 """The task called ``interrupt()``; the run ends with outcome ``interrupted``."""
 
@@ -148,7 +152,13 @@ METRIC_SIDECAR_ACTIVE: Final = "otelstream.sidecar.active_runs"
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
-METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
+METRIC_INVOKE_AGENT_DURATION: Final = "gen_ai.invoke_agent.duration"
+METRIC_WORKFLOW_DURATION: Final = "gen_ai.workflow.duration"
+METRIC_EXECUTE_TOOL_DURATION: Final = "gen_ai.execute_tool.duration"
+METRIC_TIME_PER_OUTPUT_CHUNK: Final = "otelstream.chat.time_per_output_chunk"
+"""Seconds between consecutive chunks of one chat call, one point per call (their mean). The
+convention's ``gen_ai.client.operation.time_per_output_chunk`` records a point per chunk; one per
+call keeps metric calls off the chunk path, where they would cost more than the whole trace."""
 METRIC_TASK_DURATION: Final = "otelstream.task.duration"
 """Seconds one LangGraph task (node execution) took, by ``langgraph.node``."""
 

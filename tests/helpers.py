@@ -48,8 +48,8 @@ def by_op(spans: Sequence[ReadableSpan], operation: str) -> list[ReadableSpan]:
 
 
 def run_spans(spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
-    """The run (``invoke_agent``) spans."""
-    return by_op(spans, names.OP_INVOKE_AGENT)
+    """The run (``invoke_agent`` or ``invoke_workflow``) spans."""
+    return by_op(spans, names.OP_INVOKE_AGENT) + by_op(spans, names.OP_INVOKE_WORKFLOW)
 
 
 def run_span(spans: Sequence[ReadableSpan]) -> ReadableSpan:

@@ -15,6 +15,7 @@ from helpers import (
     chat_graph,
     final,
     run_span,
+    run_spans,
 )
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -148,7 +149,7 @@ def test_close_before_start(tracer_provider, counter, spans):
     stream = traced.stream(USER, stream_mode="messages")
     stream.close()
     assert counter.open == 0
-    assert not by_op(spans(), "invoke_agent")
+    assert not run_spans(spans())
 
 
 async def test_aclose_twice(tracer_provider, counter, spans):
@@ -261,9 +262,7 @@ def test_exporter_is_shared_by_exhausted_and_closed_runs(tracer_provider, counte
     list(traced.stream(USER, stream_mode="messages"))
     first.close()
     assert counter.open == 0
-    outcomes = sorted(
-        r.attributes[names.OTELSTREAM_OUTCOME] for r in by_op(spans(), "invoke_agent")
-    )
+    outcomes = sorted(r.attributes[names.OTELSTREAM_OUTCOME] for r in run_spans(spans()))
     assert outcomes == ["cancelled", "completed"]
 
 

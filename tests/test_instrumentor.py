@@ -16,6 +16,7 @@ from helpers import (
     parent_of,
     roots,
     run_span,
+    run_spans,
     task_spans,
 )
 from langgraph.graph import START, MessagesState, StateGraph
@@ -71,7 +72,7 @@ async def test_ainvoke_traced(instrumented, spans):
     graph = chat_graph(FakeStreamingChatModel(responses=[final("hey")]))
     result = await graph.ainvoke(USER)
     assert result["messages"][-1].content == "hey"
-    assert len(by_op(spans(), "invoke_agent")) == 1
+    assert len(run_spans(spans())) == 1
     assert len(by_op(spans(), "chat")) == 1
 
 
@@ -110,7 +111,7 @@ def test_subgraph_node_nests_in_one_trace(instrumented, spans):
     got = spans()
     assert len(roots(got)) == 1
     assert len({s.context.trace_id for s in got}) == 1
-    assert len(by_op(got, "invoke_agent")) == 1
+    assert len(run_spans(got)) == 1
     assert parent_of(got, one(got, "leaf")) is one(got, "sub")
 
 
@@ -130,7 +131,7 @@ def test_node_calling_other_graph_invoke_nests(instrumented, spans):
     got = spans()
     assert len(roots(got)) == 1
     assert len({s.context.trace_id for s in got}) == 1
-    assert len(by_op(got, "invoke_agent")) == 1
+    assert len(run_spans(got)) == 1
     caller_span = one(got, "caller")
     agent = one(got, "agent")
     assert parent_of(got, agent) is caller_span

@@ -59,12 +59,17 @@ def _by_op(points: list[Any]) -> dict[str, list[Any]]:
 def _check_agent_metrics(reader: Any, spans: list[Any]) -> None:
     points = metric_points(reader)
     duration = _by_op(points[names.METRIC_OPERATION_DURATION])
+    assert set(duration) == {"chat"}  # runs and tools have histograms of their own
     assert sum(p.count for p in duration["chat"]) == 2
-    assert sum(p.count for p in duration["execute_tool"]) == 2
-    assert sum(p.count for p in duration["invoke_agent"]) == 1
-    (agent_point,) = duration["invoke_agent"]
-    assert agent_point.attributes[names.GEN_AI_AGENT_NAME] == "weather"
-    (tool_point,) = duration["execute_tool"]
+    assert names.METRIC_WORKFLOW_DURATION not in points
+    (agent_point,) = points[names.METRIC_INVOKE_AGENT_DURATION]
+    assert agent_point.count == 1
+    assert dict(agent_point.attributes) == {
+        names.GEN_AI_OPERATION_NAME: "invoke_agent",
+        names.GEN_AI_AGENT_NAME: "weather",
+    }
+    (tool_point,) = points[names.METRIC_EXECUTE_TOOL_DURATION]
+    assert tool_point.count == 2
     assert dict(tool_point.attributes) == {
         names.GEN_AI_OPERATION_NAME: "execute_tool",
         names.GEN_AI_TOOL_NAME: "get_weather",
@@ -122,6 +127,8 @@ def test_bucket_boundaries_follow_advice(tracer_provider, meter_provider, metric
     assert TOKEN_BUCKETS[-1] == 67108864
     for name, bounds in (
         (names.METRIC_OPERATION_DURATION, DURATION_BUCKETS),
+        (names.METRIC_INVOKE_AGENT_DURATION, DURATION_BUCKETS),
+        (names.METRIC_EXECUTE_TOOL_DURATION, DURATION_BUCKETS),
         (names.METRIC_TIME_TO_FIRST_CHUNK, DURATION_BUCKETS),
         (names.METRIC_TASK_DURATION, DURATION_BUCKETS),
         (names.METRIC_TIME_PER_OUTPUT_CHUNK, CHUNK_GAP_BUCKETS),
@@ -131,6 +138,8 @@ def test_bucket_boundaries_follow_advice(tracer_provider, meter_provider, metric
             assert list(p.explicit_bounds) == pytest.approx(bounds), name
     units = metric_units(metric_reader)
     assert units[names.METRIC_OPERATION_DURATION] == "s"
+    assert units[names.METRIC_INVOKE_AGENT_DURATION] == "s"
+    assert units[names.METRIC_EXECUTE_TOOL_DURATION] == "s"
     assert units[names.METRIC_TOKEN_USAGE] == "{token}"
     assert units[names.METRIC_TASK_DURATION] == "s"
 
@@ -159,9 +168,15 @@ def test_error_adds_error_type_to_metrics(tracer_provider, meter_provider, metri
     )
     with pytest.raises(ConnectionError):
         traced.invoke(USER)
-    duration = _by_op(metric_points(metric_reader)[names.METRIC_OPERATION_DURATION])
+    points = metric_points(metric_reader)
+    duration = _by_op(points[names.METRIC_OPERATION_DURATION])
     assert duration["chat"][0].attributes[names.ERROR_TYPE] == "ConnectionError"
-    assert duration["invoke_agent"][0].attributes[names.ERROR_TYPE] == "ConnectionError"
+    (run_point,) = points[names.METRIC_WORKFLOW_DURATION]
+    assert dict(run_point.attributes) == {
+        names.GEN_AI_OPERATION_NAME: "invoke_workflow",
+        names.GEN_AI_WORKFLOW_NAME: "LangGraph",
+        names.ERROR_TYPE: "ConnectionError",
+    }
 
 
 def test_metrics_link_to_spans(tracer_provider, meter_provider, metric_reader, spans):

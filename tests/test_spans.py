@@ -41,7 +41,7 @@ from otelstream.testing import FakeStreamingChatModel, tool_call, tool_calls
 
 
 def test_run_span_per_stream_call(tracer_provider, spans):
-    """Each stream call is one trace with one invoke_agent root span named after the graph."""
+    """Each stream call is one trace with one invoke_workflow root span named after the graph."""
     graph = chat_graph(FakeStreamingChatModel(responses=[final("hi")]), name="helper")
     traced = otelstream.instrument(graph, tracer_provider=tracer_provider)
     list(traced.stream(USER, {"configurable": {"thread_id": "t-1"}}))
@@ -50,24 +50,25 @@ def test_run_span_per_stream_call(tracer_provider, spans):
     assert len(runs) == 2
     assert runs[0].context.trace_id != runs[1].context.trace_id
     first = runs[0]
-    assert first.name == "invoke_agent helper"
-    assert first.attributes[names.GEN_AI_OPERATION_NAME] == "invoke_agent"
-    assert first.attributes[names.GEN_AI_AGENT_NAME] == "helper"
+    assert first.name == "invoke_workflow helper"
+    assert first.attributes[names.GEN_AI_OPERATION_NAME] == "invoke_workflow"
+    assert first.attributes[names.GEN_AI_WORKFLOW_NAME] == "helper"
+    assert names.GEN_AI_AGENT_NAME not in first.attributes
     assert first.attributes[names.GEN_AI_CONVERSATION_ID] == "t-1"
     assert first.attributes[names.OTELSTREAM_OUTCOME] == "completed"
     assert names.GEN_AI_CONVERSATION_ID not in runs[1].attributes
     assert {s.context.trace_id for s in spans()} == {r.context.trace_id for r in runs}
 
 
-def test_run_name_in_config_names_the_agent(tracer_provider, spans):
-    """A run_name in the config names the run span and its agent."""
+def test_run_name_in_config_names_the_workflow(tracer_provider, spans):
+    """A run_name in the config names the run span and its workflow."""
     traced = otelstream.instrument(
         chat_graph(FakeStreamingChatModel(responses=[final()])), tracer_provider=tracer_provider
     )
     traced.invoke(USER, {"run_name": "support-bot"})
     run = run_span(spans())
-    assert run.name == "invoke_agent support-bot"
-    assert run.attributes[names.GEN_AI_AGENT_NAME] == "support-bot"
+    assert run.name == "invoke_workflow support-bot"
+    assert run.attributes[names.GEN_AI_WORKFLOW_NAME] == "support-bot"
 
 
 def test_task_span_per_node_execution(tracer_provider, spans):

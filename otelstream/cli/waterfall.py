@@ -63,7 +63,7 @@ def span_kind(span_name: str, attributes: Any) -> str:
     if span_name.startswith(STALLED_PREFIX) and names.OTELSTREAM_STALL_THRESHOLD in attributes:
         return "stall"
     operation = attributes.get(names.GEN_AI_OPERATION_NAME)
-    if operation == names.OP_INVOKE_AGENT:
+    if operation in (names.OP_INVOKE_AGENT, names.OP_INVOKE_WORKFLOW):
         return "run"
     if operation == names.OP_CHAT:
         return "chat"

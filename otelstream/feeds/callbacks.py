@@ -5,8 +5,10 @@ tool the run executes, subgraphs and nested graphs included, and run inline (nev
 pool) so a chunk costs one method call. Each callback is guarded: a failure in otelstream is
 logged and swallowed, or re-raised in strict mode (the test suite).
 
-A tool call also marks its start and end in the run's own stream (``ToolMark``, when the recorder
-``marks_tools``), so that the consumer reads them in order with the custom writes around them.
+A chat model's chunks arrive one of two ways: ``on_llm_new_token`` (v1 streaming, and models
+that report their tokens themselves) or ``on_stream_event`` (the v2 message-event protocol that
+LangGraph's v3 streaming drives models through). A call is timed from whichever reports first,
+never from both.
 """
 
 from __future__ import annotations
@@ -16,10 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.tracers._streaming import _StreamingCallbackHandler
-from langgraph.config import get_stream_writer
 
 from otelstream import _internal
-from otelstream.record.work import ToolMark
 
 _time_ns = time.time_ns  # one lookup fewer per chunk
 
@@ -126,12 +126,7 @@ class SpanCallbackHandler(BaseCallbackHandler):
         try:
             meta = metadata or {}
             provider = meta.get("ls_provider")
-            recorder = self.recorder
-            if recorder.marks_tools and recorder.stream_writer is None:
-                # A model called at the root shows the run's writer, so that tools deeper down
-                # (a subgraph agent's) can be marked as well.
-                recorder.own_writer(recorder.task_key(meta), _stream_writer())
-            recorder.chat_started(
+            self.recorder.chat_started(
                 run_id,
                 parent_run_id,
                 meta,
@@ -158,7 +153,7 @@ class SpanCallbackHandler(BaseCallbackHandler):
         if last_run is not run_id:
             chat = self._chats.get(run_id)
             self._last = (run_id, chat)
-        if chat is None:
+        if chat is None or chat.via_events:
             return
         try:
             now = _time_ns()
@@ -178,6 +173,31 @@ class SpanCallbackHandler(BaseCallbackHandler):
                 chat.note(token, chunk, now)
         except Exception:
             _internal.internal_error("on_llm_new_token")
+
+    def on_stream_event(
+        self,
+        event: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # v3 streaming: each content-block delta is a chunk, unless the model already reported
+        # this call's chunks through on_llm_new_token (which it does before its events).
+        if type(event) is not dict or event.get("event") != "content-block-delta":
+            return
+        chat = self._chats.get(run_id)
+        if chat is None or (chat.count and not chat.via_events):
+            return
+        try:
+            chat.via_events = True
+            delta = event.get("delta") or {}
+            kind = delta.get("type")
+            text = delta.get("text") if kind == "text-delta" else None
+            chat.receive(text or "", _TOOL_CALL if kind == "tool-call-delta" else None)
+        except Exception:
+            _internal.internal_error("on_stream_event")
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         try:
@@ -210,45 +230,37 @@ class SpanCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            recorder = self.recorder
             # The same id LangGraph's `tools` stream mode reports for this call.
             call_id = str(kwargs.get("tool_call_id") or run_id)
             name = (serialized or {}).get("name") or kwargs.get("name") or "unknown"
             arguments = inputs if inputs is not None else input_str
-            writer = None
-            if recorder.marks_tools:
-                writer = recorder.own_writer(recorder.task_key(metadata), _stream_writer())
-            recorder.tool_started(run_id, metadata, str(name), call_id, arguments, writer=writer)
-            if writer is not None:
-                writer(ToolMark(call_id, opened=True))
+            self.recorder.tool_started(run_id, metadata, str(name), call_id, arguments)
         except Exception:
             _internal.internal_error("on_tool_start")
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
-            _close(self.recorder.tool_ended(run_id, output, None))
+            self.recorder.tool_ended(run_id, output, None)
         except Exception:
             _internal.internal_error("on_tool_end")
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
-            _close(self.recorder.tool_ended(run_id, None, error))
+            self.recorder.tool_ended(run_id, None, error)
         except Exception:
             _internal.internal_error("on_tool_error")
 
 
-def _stream_writer() -> Any:
-    """The stream writer of the running task, or ``None`` outside one."""
-    try:
-        return get_stream_writer()
-    except RuntimeError:  # not inside a runnable: nothing to mark
-        return None
+class _ToolCallChunk:
+    """What ``Chat.note`` reads from a chunk that carries a tool call (a ``tool-call-delta``)."""
+
+    __slots__ = ()
+
+    class message:
+        tool_call_chunks = (True,)
 
 
-def _close(closing: tuple[Any, ToolMark] | None) -> None:
-    if closing is not None:
-        writer, mark = closing
-        writer(mark)
+_TOOL_CALL = _ToolCallChunk()
 
 
 class StreamingSpanCallbackHandler(SpanCallbackHandler, _StreamingCallbackHandler[Any]):

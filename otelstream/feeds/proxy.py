@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.runnables import Runnable
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
@@ -60,3 +62,37 @@ class InstrumentedGraph(TracedProxy):
         tracing = self._otelstream_tracing
         stream: AsyncIterator[Any] = tracing.astream(graph, graph.astream, args, kwargs)
         return stream
+
+    def stream_events(
+        self, input: Any, config: Any = None, *, version: str = "v2", **kwargs: Any
+    ) -> Any:
+        """The graph's ``stream_events``, run over the traced ``stream``: v3's run stream, or
+        LangChain's v1/v2 events."""
+        if version == "v3":
+            return type(self.__wrapped__).stream_events(
+                self, input, config, version=version, **kwargs
+            )
+        return Runnable.stream_events(self, input, config, version=version, **kwargs)  # type: ignore[call-overload]
+
+    def astream_events(
+        self, input: Any, config: Any = None, *, version: str = "v2", **kwargs: Any
+    ) -> Any:
+        """The graph's ``astream_events``, run over the traced ``astream``: (awaitable) v3's run
+        stream, or LangChain's v1/v2 events."""
+        if version == "v3":
+            return type(self.__wrapped__).astream_events(
+                self, input, config, version=version, **kwargs
+            )
+        return Runnable.astream_events(self, input, config, version=version, **kwargs)  # type: ignore[call-overload]
+
+    # LangGraph's v3 entry points call ``self.stream``/``self.astream``: bound to this view, they
+    # reach the traced ones.
+    def _pregel_stream_v3(self, *args: Any, **kwargs: Any) -> Any:
+        return type(self.__wrapped__)._pregel_stream_v3(self, *args, **kwargs)
+
+    def _apregel_stream_v3(self, *args: Any, **kwargs: Any) -> Any:
+        return type(self.__wrapped__)._apregel_stream_v3(self, *args, **kwargs)
+
+    def _astream_events_v1_v2(self, *args: Any, **kwargs: Any) -> Any:
+        # LangChain's v1/v2 astream_events reads the graph through ``self.astream``.
+        return Runnable._astream_events_v1_v2(self, *args, **kwargs)  # type: ignore[arg-type]

@@ -1,12 +1,12 @@
-"""The normalize layer: what the caller asked ``stream`` for, what otelstream asks instead, and how
-each internal chunk becomes the chunk the caller would have received from the bare graph.
+"""The normalize layer: what the caller asked ``stream`` for, and how to read its chunks.
 
-otelstream always asks LangGraph for a list of modes (the caller's plus, when the run streams
-concurrently anyway, ``tasks`` and ``custom``), so every internal chunk carries its mode and
-namespace. The caller's own shape is re-applied at the very end with the same rules as
-LangGraph's ``_output``: a list ``stream_mode`` tags chunks with their mode, a string or a tuple
-does not, ``subgraphs`` adds the namespace, ``version="v2"`` yields LangGraph's own part dicts
-unchanged. otelstream's own ``ToolMark`` items in the ``custom`` stream never reach the caller.
+otelstream passes the caller's request to LangGraph unchanged but for the config (its callback
+handler among the inherited callbacks, and the write tap's runtime, see ``writer.py``), so the
+caller receives exactly the chunks the bare graph yields and LangGraph schedules the run exactly
+as it would bare. The only thing otelstream reads from the chunks themselves is an interrupt in
+the caller's own ``updates`` or ``values`` chunks (a static ``interrupt_before``/``after`` shows
+nowhere else); ``Plan.interrupt_check`` reads it in whatever shape the caller asked for, with
+LangGraph's own ``_output`` rules.
 """
 
 from __future__ import annotations
@@ -18,38 +18,39 @@ from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables.config import ensure_config
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from langchain_core.callbacks import BaseCallbackHandler
 
-# What otelstream reads from the stream itself; the rest comes from callbacks.
-_TASKS_MODE = "tasks"
-_CUSTOM_MODE = "custom"
-# Modes that switch LangGraph to concurrent streaming (a waiter on the thread pool every step).
-_CONCURRENT_MODES = ("messages", "custom")
+SKIP: Any = object()
+"""A reshaping feed's answer for an internal chunk the caller did not ask for."""
+
 _TASK_ID_KEY = "__pregel_task_id"  # langgraph._internal._constants.CONFIG_KEY_TASK_ID
 _VERSIONS = ("v1", "v2")
-
-SKIP: Any = object()
-"""``Plan.reshape``'s answer for an internal chunk the caller did not ask for."""
+_INTERRUPT = "__interrupt__"
+_INTERRUPT_MODES = frozenset({"updates", "values"})
+_AGENT_INTEGRATION = "langchain_create_agent"  # create_agent's graph metadata, ls_integration
+_PREVIOUS = "__previous__"  # langgraph._internal._constants.PREVIOUS: entrypoints have it
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """One traced stream call: the caller's request and the internal one.
+    """One traced stream call: the caller's request, and what otelstream reads of it.
 
     Attributes:
         input: The graph input, passed through unchanged.
-        config: The caller's config with otelstream's callback handler added.
-        kwargs: Every other keyword argument, with the internal ``stream_mode``/``subgraphs``.
+        config: The caller's config (a copy), to which otelstream adds its handler and tap.
+        kwargs: Every other keyword argument, unchanged.
         effective_config: The config LangGraph will see (context variable merged), read-only.
         user_mode: The caller's ``stream_mode`` after LangGraph's default was applied.
         user_subgraphs: The caller's ``subgraphs``, as a truth value.
         v2: Whether the caller asked for ``version="v2"`` parts.
-        sees_nested: Whether otelstream asked for ``subgraphs=True`` internally.
-        reads_tasks: Whether otelstream asked for the ``tasks`` mode internally.
-        marks_tools: Whether tool calls are to mark themselves in the stream (``ToolMark``):
-            the run reads ``custom`` and is not itself run inside another graph's task.
+        name: The run's name: ``run_name`` from the config, else the graph's (an entrypoint's
+            function name for a Functional API graph left with LangGraph's default name).
+        agent: Whether the graph is an agent (built by ``create_agent``).
+        taps_writes: Whether otelstream may put its write tap in the config. Not when the run
+            has a checkpointer and no ``configurable`` at all: LangGraph rejects that call, and
+            must reject it exactly as it does bare.
     """
 
     input: Any
@@ -59,15 +60,9 @@ class Plan:
     user_mode: str | list[str] | tuple[str, ...]
     user_subgraphs: bool
     v2: bool
-    sees_nested: bool
-    reads_tasks: bool
-    marks_tools: bool
-
-    @property
-    def agent_name(self) -> str:
-        """``run_name`` from the config, else the graph's name (filled in by the caller)."""
-        name = self.effective_config.get("run_name")
-        return name if isinstance(name, str) else ""
+    name: str
+    agent: bool
+    taps_writes: bool
 
     @property
     def conversation_id(self) -> str | None:
@@ -76,35 +71,50 @@ class Plan:
         thread_id = configurable.get("thread_id")
         return None if thread_id is None else str(thread_id)
 
-    @property
-    def tagged_pairs(self) -> bool:
-        """Whether every internal chunk is a ``(mode, payload)`` pair that, when kept, is exactly
-        the caller's chunk (a list ``stream_mode``, v1, no namespaces on either side)."""
-        return not self.v2 and not self.sees_nested and isinstance(self.user_mode, list)
-
-    def split(self, item: Any) -> tuple[tuple[str, ...], str, Any]:
-        """An internal chunk as ``(namespace, mode, payload)``."""
+    def interrupt_check(self) -> Callable[[Any], bool] | None:
+        """A test for "this chunk of the caller's says the run was interrupted", or ``None`` when
+        the caller streams no ``updates`` or ``values`` (nothing to test, nothing to cost)."""
+        modes = _modes(self.user_mode)
+        if not _INTERRUPT_MODES.intersection(modes):
+            return None
         if self.v2:
-            return item["ns"], item["type"], item["data"]
-        if self.sees_nested:
-            ns, mode, payload = item
-            return ns, mode, payload
-        mode, payload = item
-        return (), mode, payload
+            return _v2_interrupt
+        tagged = isinstance(self.user_mode, list)
+        if tagged and not self.user_subgraphs:
+            return _pair_interrupt
+        if tagged:
+            return _triple_interrupt
+        if self.user_subgraphs:
+            return _nested_interrupt
+        return _payload_interrupt
 
-    def reshape(self, item: Any, ns: tuple[str, ...], mode: str, payload: Any) -> Any:
-        """The chunk the bare graph would have yielded for ``item``, or ``SKIP``."""
-        if ns and not self.user_subgraphs:
-            return SKIP
-        # `in` on the caller's own object, as LangGraph does (a string mode is matched with
-        # substring semantics there too).
-        if mode not in self.user_mode:
-            return SKIP
-        if self.v2:
-            return item
-        if isinstance(self.user_mode, list):
-            return (ns, mode, payload) if self.user_subgraphs else (mode, payload)
-        return (ns, payload) if self.user_subgraphs else payload
+
+def _is_interrupt(payload: Any) -> bool:
+    return type(payload) is dict and _INTERRUPT in payload
+
+
+def _pair_interrupt(item: Any) -> bool:
+    return item[0] in _INTERRUPT_MODES and _is_interrupt(item[1])
+
+
+def _triple_interrupt(item: Any) -> bool:
+    return not item[0] and item[1] in _INTERRUPT_MODES and _is_interrupt(item[2])
+
+
+def _nested_interrupt(item: Any) -> bool:
+    return not item[0] and _is_interrupt(item[1])
+
+
+def _payload_interrupt(item: Any) -> bool:
+    return _is_interrupt(item)
+
+
+def _v2_interrupt(item: Any) -> bool:
+    return (
+        not item.get("ns")
+        and item.get("type") in _INTERRUPT_MODES
+        and (_is_interrupt(item.get("data")) or bool(item.get("interrupts")))
+    )
 
 
 def _handlers(callbacks: Any) -> list[Any]:
@@ -165,13 +175,38 @@ def bind_call(
     return graph_input, config, rest
 
 
+def run_name(graph: Any, effective_config: Mapping[str, Any]) -> tuple[str, bool]:
+    """The run's name and whether the graph is an agent.
+
+    ``run_name`` from the config wins; else the graph's name. An entrypoint (Functional API)
+    left with LangGraph's default name is named after its function, its one node.
+    """
+    metadata = getattr(graph, "config", None) or {}
+    metadata = metadata.get("metadata") or {}
+    agent = metadata.get("ls_integration") == _AGENT_INTEGRATION
+    name = effective_config.get("run_name")
+    if isinstance(name, str) and name:
+        return name, agent
+    name = str(getattr(graph, "name", None) or "LangGraph")
+    nodes = getattr(graph, "nodes", None)
+    channels = getattr(graph, "channels", None) or {}
+    if (
+        name == "LangGraph"
+        and _PREVIOUS in channels
+        and isinstance(nodes, dict)
+        and len(nodes) == 1
+    ):
+        name = next(iter(nodes))
+    return name, agent
+
+
 def plan(
     graph: Any,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     handler_type: type,
 ) -> Plan | None:
-    """Work out the internal request for ``stream(*args, **kwargs)``.
+    """Read the request ``stream(*args, **kwargs)``.
 
     Returns ``None`` when the call is not to be traced and must go to the bare graph exactly as
     given: arguments LangGraph itself would reject (so it fails the same way), a ``version`` or
@@ -195,43 +230,20 @@ def plan(
         mode = "values" if config is not None and _TASK_ID_KEY in configurable else default_mode
     if not _valid_mode(mode):
         return None
-    user_modes = _modes(mode)
-    user_subgraphs = bool(rest.get("subgraphs", False))
-    # `custom` and `subgraphs` switch LangGraph to concurrent streaming, which costs every step
-    # a waiter on the thread pool (about a third of a short `updates`-only run). otelstream asks
-    # for them only when the bare run streams concurrently anyway, so it never changes how
-    # LangGraph schedules the run; otherwise custom writes are not observed.
-    printed = _modes(rest.get("print_mode", ()))
-    if rest.get("debug") or getattr(graph, "debug", False):
-        printed = ["updates", "values"]
-    concurrent = (
-        bool(getattr(graph, "stream_eager", False))
-        or user_subgraphs
-        or any(m in _CONCURRENT_MODES for m in (*user_modes, *printed))
-    )
-    # What the stream tells otelstream (stream order: which tasks and tool calls were open when a
-    # custom write was made) matters only for custom writes, so nothing is added without them.
-    extra = [_TASKS_MODE, _CUSTOM_MODE] if concurrent else []
-    internal_modes = list(dict.fromkeys([*user_modes, *extra]))
-    # Asking for subgraphs changes what `messages` yields for a subgraph node (its final
-    # messages are deduplicated against the inner ones), so otelstream sees inside subgraphs
-    # through the stream only when that cannot change the caller's chunks. Callbacks see there
-    # either way; only custom writes inside subgraphs depend on it.
-    sees_nested = concurrent and (user_subgraphs or "messages" not in user_modes)
-    rest["stream_mode"] = internal_modes
-    rest["subgraphs"] = sees_nested
+    name, agent = run_name(graph, effective)
+    graph_configurable = (getattr(graph, "config", None) or {}).get("configurable")
+    configured = bool(effective.get("configurable")) or bool(graph_configurable)
     return Plan(
         input=graph_input,
         config=dict(config or {}),
         kwargs=rest,
         effective_config=effective,
         user_mode=mode,
-        user_subgraphs=user_subgraphs,
+        user_subgraphs=bool(rest.get("subgraphs", False)),
         v2=version == "v2",
-        sees_nested=sees_nested,
-        reads_tasks=concurrent,
-        # Inside another graph's task the writer may feed that graph's stream, not this one.
-        marks_tools=concurrent and _TASK_ID_KEY not in (effective.get("configurable") or {}),
+        name=name,
+        agent=agent,
+        taps_writes=configured or getattr(graph, "checkpointer", None) in (None, False),
     )
 
 

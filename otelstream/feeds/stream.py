@@ -1,11 +1,11 @@
 """The stream wrapper: yields exactly what the bare graph yields and always finishes its run.
 
-Each traced call is a generator that opens the run when the caller first pulls from it, feeds
-every internal chunk to the recorder, yields the caller's chunks, and finishes the run exactly
-once on every exit path: exhausted (``completed`` or ``interrupted``), raised (``error``, the
-exception re-raised unchanged), closed or broken out of (``cancelled``; the LangGraph generator is
-closed too) and task cancellation (``cancelled``). No span is ever made current, so nothing leaks
-into the caller's context between chunks.
+Each traced call is a generator that opens the run when the caller first pulls from it, yields
+exactly the chunks LangGraph yields (reading only interrupts from them), and finishes the run
+exactly once on every exit path: exhausted (``completed`` or ``interrupted``), raised
+(``error``, the exception re-raised unchanged), closed or broken out of (``cancelled``; the
+LangGraph generator is closed too) and task cancellation (``cancelled``). No span is ever made
+current, so nothing leaks into the caller's context between chunks.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from opentelemetry import metrics, trace
 from otelstream import __version__, _internal, names
 from otelstream._watchdog import Watchdog
 from otelstream.feeds.callbacks import SpanCallbackHandler, StreamingSpanCallbackHandler
-from otelstream.feeds.request import SKIP, Plan, add_handler, plan
+from otelstream.feeds.request import Plan, add_handler, plan
+from otelstream.feeds.writer import tap_config
 from otelstream.options import Options
 from otelstream.record.instruments import Instruments
 from otelstream.record.run import RunRecorder
-from otelstream.record.work import ToolMark
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -63,20 +63,21 @@ class Tracing:
             _internal.internal_error("plan")
             return None
 
-    def _start(self, graph: Any, plan_: Plan) -> tuple[RunRecorder, dict[str, Any]]:
+    def _start(self, plan_: Plan) -> tuple[RunRecorder, dict[str, Any]]:
         recorder = RunRecorder(
             self.tracer,
             self.instruments,
             self.options,
-            agent_name=plan_.agent_name or str(getattr(graph, "name", None) or "LangGraph"),
+            name=plan_.name,
+            agent=plan_.agent,
             conversation_id=plan_.conversation_id,
             parent=None,
-            sees_nested=plan_.sees_nested,
-            reads_tasks=plan_.reads_tasks,
-            marks_tools=plan_.marks_tools,
         )
         self.watchdog.watch(recorder)
-        return recorder, add_handler(plan_, self._handler_type(recorder))
+        config = add_handler(plan_, self._handler_type(recorder))
+        if plan_.taps_writes:
+            config = tap_config(config, recorder)
+        return recorder, config
 
     def _finish(self, recorder: RunRecorder, outcome: str, error: BaseException | None) -> None:
         try:
@@ -117,39 +118,22 @@ class Tracing:
     ) -> Iterator[Any]:
         recorder: RunRecorder | None = None
         try:
-            recorder, config = self._start(graph, plan_)
+            recorder, config = self._start(plan_)
         except Exception:
             _internal.internal_error("start")
             config = plan_.config
         inner = stream(plan_.input, config, **plan_.kwargs)
+        check = plan_.interrupt_check() if recorder is not None else None
         outcome, error = names.OUTCOME_COMPLETED, None
         try:
-            if plan_.tagged_pairs:
-                # The common case, on the hot path: LangGraph's (mode, chunk) pair is the very
-                # chunk the caller asked for, so it is passed on as it is.
-                keep = frozenset(plan_.user_mode)  # a list of modes: membership is the same
-                for item in inner:
-                    mode = item[0]
-                    if (
-                        mode in _WATCHED
-                        and recorder is not None
-                        and _observe(recorder, (), mode, item[1])
-                    ):
-                        continue
-                    if mode in keep:
-                        yield item
+            # The caller's chunks, exactly as LangGraph yields them: nothing is added or taken.
+            if check is None:
+                yield from inner
             else:
                 for item in inner:
-                    ns, mode, payload = plan_.split(item)
-                    if (
-                        mode in _WATCHED
-                        and recorder is not None
-                        and _observe(recorder, ns, mode, payload)
-                    ):
-                        continue
-                    out = plan_.reshape(item, ns, mode, payload)
-                    if out is not SKIP:
-                        yield out
+                    if check(item):
+                        _interrupted(recorder)
+                    yield item
         except GeneratorExit:
             outcome = names.OUTCOME_CANCELLED
             close = getattr(inner, "close", None)
@@ -168,37 +152,18 @@ class Tracing:
     ) -> AsyncIterator[Any]:
         recorder: RunRecorder | None = None
         try:
-            recorder, config = self._start(graph, plan_)
+            recorder, config = self._start(plan_)
         except Exception:
             _internal.internal_error("start")
             config = plan_.config
         inner = astream(plan_.input, config, **plan_.kwargs)
+        check = plan_.interrupt_check() if recorder is not None else None
         outcome, error = names.OUTCOME_COMPLETED, None
         try:
-            if plan_.tagged_pairs:  # see _traced
-                keep = frozenset(plan_.user_mode)
-                async for item in inner:
-                    mode = item[0]
-                    if (
-                        mode in _WATCHED
-                        and recorder is not None
-                        and _observe(recorder, (), mode, item[1])
-                    ):
-                        continue
-                    if mode in keep:
-                        yield item
-            else:
-                async for item in inner:
-                    ns, mode, payload = plan_.split(item)
-                    if (
-                        mode in _WATCHED
-                        and recorder is not None
-                        and _observe(recorder, ns, mode, payload)
-                    ):
-                        continue
-                    out = plan_.reshape(item, ns, mode, payload)
-                    if out is not SKIP:
-                        yield out
+            async for item in inner:
+                if check is not None and check(item):
+                    _interrupted(recorder)
+                yield item
         except GeneratorExit:
             outcome = names.OUTCOME_CANCELLED
             await aclose(inner)
@@ -213,29 +178,10 @@ class Tracing:
                 self._finish(recorder, outcome, error)
 
 
-_WATCHED = frozenset({"tasks", "custom", "updates", "values"})
-
-
-def _observe(recorder: RunRecorder, ns: tuple[str, ...], mode: str, payload: Any) -> bool:
-    """Feed one internal chunk of a watched mode to the recorder; ``True`` for otelstream's own
-    chunks (a ``ToolMark``), which the caller must never see."""
-    if mode == "custom" and type(payload) is ToolMark:
-        try:
-            recorder.tool_mark(payload)
-        except Exception:
-            _internal.internal_error("observe")
-        return True
-    try:
-        if mode == "custom":
-            recorder.custom(ns, payload)
-        elif mode == "tasks":
-            recorder.stream_task(ns, payload)
-        elif not ns and isinstance(payload, dict) and "__interrupt__" in payload:
-            # A static interrupt (interrupt_before/after) reaches only updates and values.
-            recorder.interrupted = True
-    except Exception:
-        _internal.internal_error("observe")
-    return False
+def _interrupted(recorder: RunRecorder | None) -> None:
+    """The caller's chunk showed the run's interrupt (static ones show nowhere else)."""
+    if recorder is not None:
+        recorder.interrupted = True
 
 
 def failed_outcome(exc: BaseException) -> tuple[str, BaseException | None]:

@@ -27,6 +27,24 @@ class Instruments:
             description="GenAI operation duration.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
+        self.invoke_agent_duration: Histogram = meter.create_histogram(
+            names.METRIC_INVOKE_AGENT_DURATION,
+            unit="s",
+            description="Duration of one agent run (a create_agent graph).",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.workflow_duration: Histogram = meter.create_histogram(
+            names.METRIC_WORKFLOW_DURATION,
+            unit="s",
+            description="Duration of one workflow run (any other graph or entrypoint).",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.execute_tool_duration: Histogram = meter.create_histogram(
+            names.METRIC_EXECUTE_TOOL_DURATION,
+            unit="s",
+            description="Duration of one tool call.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
         self.token_usage: Histogram = meter.create_histogram(
             names.METRIC_TOKEN_USAGE,
             unit="{token}",

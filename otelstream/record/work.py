@@ -1,7 +1,8 @@
 """Work in flight in one traced run: the items a ``RunRecorder`` keeps while they run.
 
-A task (node execution) or tool call waits for both its callback and the stream's end event
-before its span ends (see ``_record``); a chat call belongs to the thread running it. Also the
+A task (node execution) or tool call ends when its callback says so (a stream-only feed may make
+a task wait for the stream's end event too, see ``record/tasks.py``); a chat call belongs to the
+thread running it. Also the
 helpers that turn an ending into span attributes: errors, and stalls.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langgraph.errors import GraphBubbleUp, GraphInterrupt
 from opentelemetry.sdk.trace import SpanLimits
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
     from opentelemetry.util.types import AttributeValue
 
-    from otelstream.record.run import RunRecorder
+    class _Run(Protocol):
+        first_content_ns: int | None
+
 
 NS_SEP = "|"
 """LangGraph's separator between the segments of a checkpoint namespace."""
@@ -105,31 +108,12 @@ class Work:
 class Task(Work):
     key: str = ""
     run_id: UUID | None = None
-    unmarked_tool_calls: int = 0
-    """Tool calls of this task whose start and end the stream does not report (no ``ToolMark``):
-    while there are any, a custom write from the task may have come from one of them."""
 
 
 @dataclass(eq=False)
 class Tool(Work):
     task_key: str | None = None
     call_id: str = ""
-    writer: Any = None
-    """The stream writer that writes this call's opening and closing ``ToolMark``, if any."""
-
-
-@dataclass(frozen=True, slots=True)
-class ToolMark:
-    """otelstream's own custom-stream item: a tool call opened or closed, in stream order.
-
-    Written through the run's stream writer from the tool's callbacks, so that it lands in the
-    stream between the custom writes made before and after it; the stream wrapper takes it out
-    before the caller could see it. It does what LangGraph's ``tools`` stream mode would do for
-    custom-write attribution, without that mode's extra callback handler on every event.
-    """
-
-    call_id: str
-    opened: bool
 
 
 class Chat(ChunkWindows):
@@ -144,12 +128,11 @@ class Chat(ChunkWindows):
         "stall_onset_ns",
         "start_ns",
         "texts",
+        "via_events",
         "watch",
     )
 
-    def __init__(
-        self, run: RunRecorder, span: Span, start_ns: int, budget: int, capture: bool
-    ) -> None:
+    def __init__(self, run: _Run, span: Span, start_ns: int, budget: int, capture: bool) -> None:
         super().__init__(budget)
         self.run = run
         self.span = span
@@ -158,6 +141,8 @@ class Chat(ChunkWindows):
         self.texts: list[str] | None = [] if capture else None
         self.attributes: dict[str, AttributeValue] = {}
         self.stall_onset_ns: int | None = None
+        self.via_events = False
+        """Whether the chunks come from ``on_stream_event`` (v3) rather than tokens."""
         self.watch = True
         """Whether a chunk still needs ``note``: content capture is on, or the call's first
         content or the run's first text is still to come."""

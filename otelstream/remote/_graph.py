@@ -42,10 +42,11 @@ def start_feed(
         tracing.tracer,
         tracing.instruments,
         tracing.options,
-        agent_name=agent_name,
+        name=agent_name,
         conversation_id=conversation_id,
         parent=parent,
         sees_nested=sees_nested,
+        reads_tasks=True,
     )
     tracing.watchdog.watch(recorder)
     return RemoteFeed(recorder)

@@ -169,7 +169,7 @@ def test_run_traces_a_user_graph_to_a_file(tmp_path: Path) -> None:
     result = run_cli("run", "sample_graph:graph", "--input", INPUT, "--trace-file", str(trace_file))
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout
-    assert re.search(r"start\s+invoke_agent sample_graph", result.stdout)
+    assert re.search(r"start\s+invoke_workflow sample_graph", result.stdout)
     assert "custom write {'step': 'thinking'}" in result.stdout
     assert "The sample graph answers in a few streamed words." in result.stdout
     assert "Totals:" in result.stdout
@@ -201,7 +201,7 @@ def test_run_in_terminal_shows_live_view(tmp_path: Path) -> None:
     child = spawn(
         "run", "sample_graph:graph", "--input", INPUT, "--trace-file", str(tmp_path / "r.jsonl")
     )
-    child.expect("invoke_agent sample_graph")
+    child.expect("invoke_workflow sample_graph")
     child.expect("Waterfall")
     child.expect("Totals:")
     child.expect(pexpect.EOF)

@@ -111,7 +111,10 @@ def check_traces(spans: Iterable[ReadableSpan], keys: Iterable[str]) -> None:
         roots = [s for s in members if s.parent is None]
         assert len(roots) == 1, [s.name for s in roots]
         root = roots[0]
-        assert (root.attributes or {})[names.GEN_AI_OPERATION_NAME] == names.OP_INVOKE_AGENT
+        assert (root.attributes or {})[names.GEN_AI_OPERATION_NAME] in (
+            names.OP_INVOKE_AGENT,
+            names.OP_INVOKE_WORKFLOW,
+        )
         for span in members:
             assert span.parent is None or span.parent.span_id in ids, span.name
             assert span.start_time >= root.start_time
