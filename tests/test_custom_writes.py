@@ -334,3 +334,27 @@ def test_langgraph_internals_the_tap_relies_on():
     from langgraph import config as lg_config  # noqa: PLC0415
 
     assert "stream_writer" in inspect.getsource(lg_config.get_stream_writer)
+
+
+def test_functional_api_chat_spans_sit_under_their_task(tracer_provider, spans):
+    """A model called inside a @task is a chat span under that task's span."""
+    model = FakeStreamingChatModel(responses=[final("x"), final("y")])
+
+    @task
+    def ask(question: str) -> str:
+        return str(model.invoke(question).content)
+
+    @entrypoint()
+    def asker(questions: list[str]) -> list[str]:
+        return [ask(q).result() for q in questions]
+
+    traced = otelstream.instrument(asker, tracer_provider=tracer_provider)
+    assert traced.invoke(["a", "b"]) == ["x", "y"]
+    got = spans()
+    asks = task_spans(got, "ask")
+    chats = [s for s in got if s.name.startswith("chat ")]
+    assert len(asks) == len(chats) == 2
+    assert {parent_of(got, c).context.span_id for c in chats} == {  # type: ignore[union-attr]
+        a.context.span_id for a in asks
+    }
+    assert run_span(got).name == "invoke_workflow asker"

@@ -8,6 +8,7 @@ import operator
 import time
 from typing import Annotated, Any
 
+import pytest
 from helpers import (
     USER,
     by_op,
@@ -38,6 +39,32 @@ from typing_extensions import TypedDict
 import otelstream
 from otelstream import names
 from otelstream.testing import FakeStreamingChatModel, tool_call, tool_calls
+
+
+def _stream(traced: Any, graph_input: Any) -> None:
+    list(traced.stream(graph_input))
+
+
+def _invoke(traced: Any, graph_input: Any) -> None:
+    traced.invoke(graph_input)
+
+
+def _updates(traced: Any, graph_input: Any) -> None:
+    list(traced.stream(graph_input, stream_mode="updates"))
+
+
+def _v3(traced: Any, graph_input: Any) -> None:
+    list(traced.stream_events(graph_input, version="v3"))
+
+
+CALL_PATHS = {"stream": _stream, "invoke": _invoke, "updates": _updates, "v3": _v3}
+"""The ways a run starts that the span-model tests run on (async ones are tests of their own)."""
+
+
+@pytest.fixture(params=list(CALL_PATHS))
+def call(request: pytest.FixtureRequest) -> Any:
+    """Run a traced graph to the end one of the ways a run starts."""
+    return CALL_PATHS[request.param]
 
 
 def test_run_span_per_stream_call(tracer_provider, spans):
@@ -71,10 +98,10 @@ def test_run_name_in_config_names_the_workflow(tracer_provider, spans):
     assert run.attributes[names.GEN_AI_WORKFLOW_NAME] == "support-bot"
 
 
-def test_task_span_per_node_execution(tracer_provider, spans):
+def test_task_span_per_node_execution(call, tracer_provider, spans):
     """Every node execution is a task span under the run with node, task id, step and triggers."""
     traced = otelstream.instrument(linear_graph("a", "b", "c"), tracer_provider=tracer_provider)
-    list(traced.stream({"items": []}, stream_mode="updates"))
+    call(traced, {"items": []})
     got = spans()
     run = run_span(got)
     tasks = task_spans(got)
@@ -115,10 +142,10 @@ def _fan_out_graph(sleep: float) -> Any:
     return builder.compile()
 
 
-def test_send_fan_out_tasks_are_overlapping_siblings(tracer_provider, spans):
+def test_send_fan_out_tasks_are_overlapping_siblings(call, tracer_provider, spans):
     """Tasks started by Send in one step are siblings under the run whose times overlap."""
     traced = otelstream.instrument(_fan_out_graph(0.1), tracer_provider=tracer_provider)
-    traced.invoke({"topics": ["x", "y", "z"], "results": []})
+    call(traced, {"topics": ["x", "y", "z"], "results": []})
     got = spans()
     run = run_span(got)
     works = task_spans(got, "work")
@@ -129,11 +156,11 @@ def test_send_fan_out_tasks_are_overlapping_siblings(tracer_provider, spans):
     assert overlap(works[1], works[2])
 
 
-def test_chat_span_attributes(tracer_provider, spans):
+def test_chat_span_attributes(call, tracer_provider, spans):
     """A model call is a CLIENT chat span under its task with model, provider, usage and finish."""
     model = FakeStreamingChatModel(responses=[final("one two three")], model_name="m-1")
     traced = otelstream.instrument(chat_graph(model), tracer_provider=tracer_provider)
-    traced.invoke(USER)
+    call(traced, USER)
     got = spans()
     chat = one(got, "chat m-1")
     assert parent_of(got, chat) is task_spans(got, "agent")[0]
@@ -178,11 +205,11 @@ def _check_ttft(got: list[Any]) -> None:
     assert chat.start_time - task.start_time >= 0.2e9
 
 
-def test_chat_span_starts_with_the_model_call_not_the_node(tracer_provider, spans):
+def test_chat_span_starts_with_the_model_call_not_the_node(call, tracer_provider, spans):
     """A node sleeps, then calls the model: chat TTFT counts from the call, run TTFT from stream."""
     model = FakeStreamingChatModel(responses=[final("hello there")], first_chunk_delay=0.1)
     traced = otelstream.instrument(_sleepy_graph(model, 0.2), tracer_provider=tracer_provider)
-    list(traced.stream(USER, stream_mode="updates"))
+    call(traced, USER)
     _check_ttft(spans())
 
 
@@ -195,7 +222,7 @@ async def test_chat_span_starts_with_the_model_call_async(tracer_provider, spans
     _check_ttft(spans())
 
 
-def test_two_model_calls_in_one_task_are_two_chat_spans(tracer_provider, spans):
+def test_two_model_calls_in_one_task_are_two_chat_spans(call, tracer_provider, spans):
     """A node calling the model twice has two chat spans under its one task span."""
     model = FakeStreamingChatModel(responses=[final("first"), final("second")])
 
@@ -208,7 +235,7 @@ def test_two_model_calls_in_one_task_are_two_chat_spans(tracer_provider, spans):
     builder.add_node("agent", agent)
     builder.add_edge(START, "agent")
     traced = otelstream.instrument(builder.compile(), tracer_provider=tracer_provider)
-    traced.invoke(USER)
+    call(traced, USER)
     got = spans()
     task = task_spans(got, "agent")[0]
     chats = by_op(got, "chat")
@@ -223,7 +250,7 @@ def broken_tool(query: str) -> str:
     raise ValueError("tool exploded")
 
 
-def test_create_agent_tool_spans_one_task_per_call(tracer_provider, spans):
+def test_create_agent_tool_spans_one_task_per_call(call, tracer_provider, spans):
     """create_agent runs each tool call in its own task; each execute_tool span sits under it."""
     model = FakeStreamingChatModel(
         responses=[
@@ -236,7 +263,7 @@ def test_create_agent_tool_spans_one_task_per_call(tracer_provider, spans):
     traced = otelstream.instrument(
         create_agent(model, tools=[get_weather]), tracer_provider=tracer_provider
     )
-    traced.invoke(USER)
+    call(traced, USER)
     got = spans()
     tools = by_op(got, "execute_tool")
     assert sorted(t.attributes[names.GEN_AI_TOOL_CALL_ID] for t in tools) == ["c1", "c2"]
@@ -249,7 +276,7 @@ def test_create_agent_tool_spans_one_task_per_call(tracer_provider, spans):
         assert t.status.is_ok
 
 
-def test_toolnode_parallel_calls_share_one_task(tracer_provider, spans):
+def test_toolnode_parallel_calls_share_one_task(call, tracer_provider, spans):
     """A hand-written ToolNode is one task; its parallel tool calls are sibling spans under it."""
     model = FakeStreamingChatModel(
         responses=[
@@ -262,7 +289,7 @@ def test_toolnode_parallel_calls_share_one_task(tracer_provider, spans):
     traced = otelstream.instrument(
         toolnode_graph(model, [get_weather]), tracer_provider=tracer_provider
     )
-    list(traced.stream(USER, stream_mode="updates"))
+    call(traced, USER)
     got = spans()
     task = one(got, "tools")
     tools = children(got, task)
@@ -292,7 +319,7 @@ async def test_toolnode_parallel_calls_share_one_task_async(tracer_provider, spa
     ]
 
 
-def test_failing_tool_span_is_error(tracer_provider, spans):
+def test_failing_tool_span_is_error(call, tracer_provider, spans):
     """A tool that raises gets ERROR status, error.type and an exception event."""
     model = FakeStreamingChatModel(
         responses=[tool_call("broken_tool", {"query": "q"}, call_id="b1"), final()]
@@ -301,7 +328,7 @@ def test_failing_tool_span_is_error(tracer_provider, spans):
     graph.nodes["tools"].bound.handle_tool_errors = False
     traced = otelstream.instrument(graph, tracer_provider=tracer_provider)
     with contextlib.suppress(ValueError):
-        traced.invoke(USER)
+        call(traced, USER)
     got = spans()
     span = one(got, "execute_tool broken_tool")
     assert not span.status.is_ok
@@ -327,10 +354,10 @@ def _subgraph_parent() -> Any:
     return outer.compile()
 
 
-def test_subgraph_tasks_nest_under_the_enclosing_task(tracer_provider, spans):
+def test_subgraph_tasks_nest_under_the_enclosing_task(call, tracer_provider, spans):
     """A node inside a subgraph is a task span under the subgraph node's task span."""
     traced = otelstream.instrument(_subgraph_parent(), tracer_provider=tracer_provider)
-    list(traced.stream(USER, stream_mode="updates"))
+    call(traced, USER)
     got = spans()
     outer = one(got, "sub")
     inner = one(got, "inner_node")
@@ -340,7 +367,7 @@ def test_subgraph_tasks_nest_under_the_enclosing_task(tracer_provider, spans):
     assert len(task_spans(got)) == 2
 
 
-def test_custom_write_event_on_the_writing_task(tracer_provider, spans):
+def test_custom_write_event_on_the_writing_task(call, tracer_provider, spans):
     """A custom write is a langgraph.custom event on the task that wrote it, without payload."""
 
     def writer_node(state: MessagesState) -> dict[str, Any]:
@@ -351,8 +378,7 @@ def test_custom_write_event_on_the_writing_task(tracer_provider, spans):
     builder.add_node("writer_node", writer_node)
     builder.add_edge(START, "writer_node")
     traced = otelstream.instrument(builder.compile(), tracer_provider=tracer_provider)
-    chunks = list(traced.stream(USER, stream_mode="custom"))
-    assert chunks == [{"step": 1, "note": "working"}]
+    call(traced, USER)
     task = one(spans(), "writer_node")
     (event,) = events(task, names.EVENT_CUSTOM)
     assert event.attributes[names.OTELSTREAM_CUSTOM_TYPE] == "dict"
@@ -362,7 +388,7 @@ def test_custom_write_event_on_the_writing_task(tracer_provider, spans):
     assert task.attributes[names.OTELSTREAM_CUSTOM_COUNT] == 1
 
 
-def test_custom_write_payload_with_capture(tracer_provider, spans):
+def test_custom_write_payload_with_capture(call, tracer_provider, spans):
     """With capture on, a custom write's event carries its payload as JSON."""
 
     def writer_node(state: MessagesState) -> dict[str, Any]:
@@ -377,7 +403,7 @@ def test_custom_write_payload_with_capture(tracer_provider, spans):
         tracer_provider=tracer_provider,
         options=otelstream.Options(capture_content=True),
     )
-    list(traced.stream(USER, stream_mode="custom"))
+    call(traced, USER)
     (event,) = events(one(spans(), "writer_node"), names.EVENT_CUSTOM)
     assert event.attributes[names.OTELSTREAM_CUSTOM_PAYLOAD] == '{"step": 1}'
 
@@ -390,7 +416,7 @@ def progress_tool(city: str) -> str:
     return city
 
 
-def test_custom_write_inside_a_tool_lands_on_the_tool_span(tracer_provider, spans):
+def test_custom_write_inside_a_tool_lands_on_the_tool_span(call, tracer_provider, spans):
     """A write from the only running tool call is an exact event on that execute_tool span."""
     model = FakeStreamingChatModel(
         responses=[tool_call("progress_tool", {"city": "SF"}, call_id="p1"), final()]
@@ -398,14 +424,14 @@ def test_custom_write_inside_a_tool_lands_on_the_tool_span(tracer_provider, span
     traced = otelstream.instrument(
         create_agent(model, tools=[progress_tool]), tracer_provider=tracer_provider
     )
-    list(traced.stream(USER, stream_mode="custom"))
+    call(traced, USER)
     span = one(spans(), "execute_tool progress_tool")
     (event,) = events(span, names.EVENT_CUSTOM)
     assert event.attributes[names.OTELSTREAM_ATTRIBUTION] == "exact"
 
 
-def test_parallel_custom_writes_never_on_a_wrong_span(tracer_provider, spans):
-    """With parallel writers every write is on its own writer's span or on a certain ancestor."""
+def test_parallel_custom_writes_land_on_their_own_tool_span(call, tracer_provider, spans):
+    """With parallel writers, every write is an exact event on the tool call that wrote it."""
     model = FakeStreamingChatModel(
         responses=[
             tool_calls(
@@ -421,30 +447,15 @@ def test_parallel_custom_writes_never_on_a_wrong_span(tracer_provider, spans):
         tracer_provider=tracer_provider,
         options=otelstream.Options(capture_content=True),
     )
-    list(traced.stream(USER, stream_mode=["custom", "updates"]))
+    call(traced, USER)
     got = spans()
-    run = run_span(got)
-    seen = 0
-    for span in got:
-        for event in events(span, names.EVENT_CUSTOM):
-            seen += 1
-            payload = event.attributes[names.OTELSTREAM_CUSTOM_PAYLOAD]
-            if span.attributes.get(names.GEN_AI_TOOL_CALL_ID):
-                city = {"pa": "A", "pb": "B", "pc": "C"}[span.attributes[names.GEN_AI_TOOL_CALL_ID]]
-                assert payload == f'"progress {city}"'
-                assert event.attributes[names.OTELSTREAM_ATTRIBUTION] == "exact"
-            elif span is run:
-                assert event.attributes[names.OTELSTREAM_ATTRIBUTION] == "ancestor"
-            else:
-                tool_kids = [
-                    c for c in children(got, span) if c.attributes.get(names.GEN_AI_TOOL_CALL_ID)
-                ]
-                assert len(tool_kids) == 1
-                city = {"pa": "A", "pb": "B", "pc": "C"}[
-                    tool_kids[0].attributes[names.GEN_AI_TOOL_CALL_ID]
-                ]
-                assert payload == f'"progress {city}"'
-    assert seen == 3
+    cities = {"pa": "A", "pb": "B", "pc": "C"}
+    for span in by_op(got, "execute_tool"):
+        (event,) = events(span, names.EVENT_CUSTOM)
+        city = cities[span.attributes[names.GEN_AI_TOOL_CALL_ID]]
+        assert event.attributes[names.OTELSTREAM_CUSTOM_PAYLOAD] == f'"progress {city}"'
+        assert event.attributes[names.OTELSTREAM_ATTRIBUTION] == "exact"
+    assert sum(len(events(s, names.EVENT_CUSTOM)) for s in got) == 3
 
 
 def test_run_span_is_child_of_callers_span(tracer_provider, spans):
