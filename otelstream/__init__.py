@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 from otelstream._instrument import instrument
 from otelstream.export import Telemetry, configure, configure_logging
 from otelstream.feeds.proxy import InstrumentedGraph
+from otelstream.feeds.transformer import transformer
 from otelstream.instrumentor import OtelStreamInstrumentor
 from otelstream.options import Options
 
@@ -24,4 +25,5 @@ __all__ = [
     "configure",
     "configure_logging",
     "instrument",
+    "transformer",
 ]
