@@ -1,8 +1,9 @@
 """The v3 feed: a LangGraph ``StreamTransformer`` that records ``stream_events(version="v3")``.
 
 ``otelstream.transformer()`` returns a factory LangGraph accepts wherever it takes stream
-transformers: ``compile(stream_transformers=[...])``, ``graph.copy(update={"stream_transformers":
-[...]})`` and ``stream_events(..., version="v3", transformers=[...])`` (or ``astream_events``).
+transformers: ``StateGraph.compile(transformers=[...])``,
+``graph.copy(update={"stream_transformers": [...]})`` and
+``stream_events(..., version="v3", transformers=[...])`` (or ``astream_events``).
 
 A transformer cannot touch the run's config (LangGraph calls ``factory(scope)`` before the run
 starts), so this feed builds the run from protocol events only, the way the remote feed does from
@@ -435,6 +436,12 @@ class OtelStreamTransformer(StreamTransformer):
         self._mux = mux
         # The root mux numbers events; SubgraphTransformer's mini-muxes do not.
         self._root = bool(getattr(mux, "_assign_seq", not self.scope))
+        others = getattr(mux, "_transformers", ())
+        if any(
+            isinstance(t, OtelStreamTransformer) and t is not self and t._run is not None
+            for t in others
+        ):
+            self._run = None  # registered twice (compile time and per call): one records
         run = self._run
         if run is not None and self._root:
             weakref.finalize(self, run.abandon)
@@ -566,7 +573,7 @@ def transformer(
 ) -> TransformerFactory:
     """A stream-transformer factory that traces every ``stream_events(version="v3")`` run.
 
-    >>> graph = builder.compile(stream_transformers=[otelstream.transformer()])
+    >>> graph = builder.compile(transformers=[otelstream.transformer()])
     >>> run = graph.stream_events(inputs, version="v3")  # traced; events unchanged
 
     Args:
@@ -575,7 +582,7 @@ def transformer(
         options: What to record (default: ``Options()``).
 
     Returns:
-        A factory for ``compile(stream_transformers=[...])``,
+        A factory for ``StateGraph.compile(transformers=[...])``,
         ``graph.copy(update={"stream_transformers": [...]})`` or
         ``stream_events(..., version="v3", transformers=[...])``.
     """
