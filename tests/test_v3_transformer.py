@@ -186,6 +186,39 @@ def test_model_that_reports_its_own_tokens(factory, spans):
     _assert_chat_graph(spans(), 0.02)
 
 
+def test_content_capture(tracer_provider, spans):
+    """With capture on, the chat's answer, chunk texts and custom payloads are recorded."""
+    factory = otelstream.transformer(
+        tracer_provider=tracer_provider, options=otelstream.Options(capture_content=True)
+    )
+    graph, kwargs = _registered(_chat_builder(_chat_model()), "call", factory)
+    _drain(graph, graphs.chat_input(), **kwargs)
+    done = spans()
+    (chat,) = by_op(done, names.OP_CHAT)
+    assert "one two three" in attr(chat, names.GEN_AI_OUTPUT_MESSAGES)
+    texts = [e.attributes[names.OTELSTREAM_CHUNK_TEXT] for e in events(chat, names.EVENT_CHUNK)]
+    assert "".join(texts) == "one two three"
+    (task,) = task_spans(done, "agent")
+    payloads = [
+        e.attributes[names.OTELSTREAM_CUSTOM_PAYLOAD] for e in events(task, "langgraph.custom")
+    ]
+    assert "before" in payloads[0]
+
+
+def test_content_capture_of_tool_calls(tracer_provider, spans):
+    """With capture on, a tool call's arguments and result, and the model's call, are recorded."""
+    factory = otelstream.transformer(
+        tracer_provider=tracer_provider, options=otelstream.Options(capture_content=True)
+    )
+    _drain(graphs.agent_graph(), graphs.chat_input(), transformers=[factory])
+    done = spans()
+    (tool,) = by_op(done, names.OP_EXECUTE_TOOL)
+    assert "weather" in attr(tool, names.GEN_AI_TOOL_CALL_ARGUMENTS)
+    assert "found weather" in attr(tool, names.GEN_AI_TOOL_CALL_RESULT)
+    first = by_op(done, names.OP_CHAT)[0]
+    assert "call_lookup" in attr(first, names.GEN_AI_OUTPUT_MESSAGES)
+
+
 def _assert_agent(spans: list[ReadableSpan]) -> None:
     root = _root(spans)
     assert root.name.endswith(" agent")

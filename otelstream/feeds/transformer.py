@@ -55,7 +55,7 @@ import weakref
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.errors import GraphInterrupt
 from langgraph.stream._types import StreamTransformer
 from opentelemetry import context as otel_context
@@ -122,8 +122,11 @@ def suppress() -> Iterator[None]:
 class TransformerFeed(RemoteFeed):
     """Feeds one v3 run's protocol events, in stream order, to a ``RunRecorder``."""
 
-    def __init__(self, recorder: RunRecorder) -> None:
+    def __init__(self, recorder: RunRecorder, *, capture: bool = False) -> None:
         super().__init__(recorder)
+        # With content capture, each open chat's finished content blocks, to build the final
+        # message the recorder captures as the chat's output.
+        self._blocks: dict[str, list[dict[str, Any]]] | None = {} if capture else None
         # Open work only, as in RemoteFeed: entries leave when the work ends.
         self._open_by_ns: dict[tuple[str, ...], list[str]] = {}  # namespace -> open task keys
         self._pending: dict[str, str] = {}  # tool call id -> key of the task that will run it
@@ -283,6 +286,10 @@ class TransformerFeed(RemoteFeed):
                 else:
                     text = delta.get("text") if delta.get("type") == "text-delta" else None
                     self._chunk(chat, text if isinstance(text, str) else "", None)
+        elif kind == "content-block-finish":
+            content = payload.get("content")
+            if self._blocks is not None and isinstance(content, dict):
+                self._blocks.setdefault(run_key, []).append(content)
         elif kind == "content-block-start":
             content = payload.get("content")
             if isinstance(content, dict) and content.get("type") in _TOOL_CALL_BLOCKS:
@@ -334,7 +341,10 @@ class TransformerFeed(RemoteFeed):
         chat = self._v3_chats.pop(run_key, None)
         if chat is None:
             return
-        self.recorder.chat_ended(chat.run_id, chat.message, error)
+        message: Any = chat.message
+        if self._blocks is not None:
+            message = _final_message(message, self._blocks.pop(run_key, []))
+        self.recorder.chat_ended(chat.run_id, message, error)
         if chat.task_key is not None and chat.task_key in self._last_ns:
             self._last_ns[chat.task_key] = time.time_ns()
 
@@ -345,6 +355,26 @@ class TransformerFeed(RemoteFeed):
         for run_key in list(self._v3_chats):
             self._end_v3_chat(run_key, None)
         super().finish(outcome, error)
+
+
+def _final_message(message: _Message, blocks: list[dict[str, Any]]) -> Any:
+    """The chat's answer as an ``AIMessage`` built from its finished blocks, for capture."""
+    text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
+    calls = [
+        {"name": b.get("name") or "", "args": b.get("args") or {}, "id": b.get("id")}
+        for b in blocks
+        if b.get("type") == "tool_call"
+    ]
+    try:
+        return AIMessage(
+            content=text,
+            tool_calls=calls,
+            id=message.id,
+            response_metadata=message.response_metadata,
+            usage_metadata=message.usage_metadata,
+        )
+    except ValueError:  # pydantic's ValidationError: a provider's odd usage or call shape
+        return message
 
 
 # ---- one run -----------------------------------------------------------------------------------
@@ -381,7 +411,7 @@ class _Run:
                 reads_tasks=True,
             )
             tracing.watchdog.watch(recorder)
-            feed = self.feed = TransformerFeed(recorder)
+            feed = self.feed = TransformerFeed(recorder, capture=tracing.options.capture_content)
         return feed
 
     def end(self, outcome: str, error: BaseException | None, *, start: bool = True) -> None:
