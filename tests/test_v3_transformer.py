@@ -33,12 +33,16 @@ from langchain_core.outputs import ChatGenerationChunk
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.pregel import Pregel
+from langgraph.stream._mux import StreamMux
+from langgraph.stream.run_stream import AsyncGraphRunStream, GraphRunStream
 from langgraph.types import Command, interrupt
 from opentelemetry.sdk.trace import TracerProvider
 from test_passthrough import Normaliser, canonical
 
 import otelstream
 from otelstream import _internal, names
+from otelstream.feeds import transformer as feed
 from otelstream.feeds.transformer import suppress
 from otelstream.testing import FakeStreamingChatModel
 
@@ -528,7 +532,7 @@ def test_suppress_makes_the_transformer_passive(factory, spans):
     seen = list(run)
     assert spans() == []
     assert seen
-    assert [e for e in seen if e["method"] in ("custom", "tools")] == []
+    assert [e for e in seen if e["method"] in ("custom", "tools", "updates")] == []
 
 
 async def test_suppress_async(factory, spans):
@@ -647,3 +651,51 @@ def test_interrupted_run_passes_through(factory):
         bare[0], bare[1], ordered=True
     )
     assert traced[2] is bare[2] is True
+
+
+def test_static_interrupt(factory, spans):
+    """A static ``interrupt_before`` ends the run as interrupted. LangGraph 1.2.24 shows it only
+    in ``updates`` (``run.interrupted`` stays False), which the transformer reads for this."""
+    builder = StateGraph(MessagesState)
+    builder.add_node("first", lambda state: {})
+    builder.add_node("second", lambda state: {})
+    builder.add_edge(START, "first")
+    builder.add_edge("first", "second")
+    graph = builder.compile(
+        checkpointer=InMemorySaver(), interrupt_before=["second"], transformers=[factory]
+    )
+    config = {"configurable": {"thread_id": "s"}}
+    _drain(graph, graphs.chat_input(), config=config)
+    assert attr(_root(spans()), names.OTELSTREAM_OUTCOME) == "interrupted"
+    assert [s.name for s in task_spans(spans())] == ["first"]
+
+
+async def test_langgraph_internals_this_feed_reads():
+    """The LangGraph internals the transformer relies on are still there (if this fails, read
+    the docstring of ``otelstream.feeds.transformer`` and update it)."""
+    # The graph (and its name) is the ``self`` of the frame building the mux.
+    assert set(feed._STREAM_ENTRY) <= set(vars(Pregel))
+    # Root and mini-muxes differ by ``_assign_seq``; the registered transformers and the run
+    # stream's pump are on the mux.
+    root = StreamMux(factories=[], scope=())
+    assert root._assign_seq is True
+    child = root._make_child(("sub:1",))
+    assert child._assign_seq is False
+    assert root._transformers == []
+    run = GraphRunStream(iter(()), root)
+    assert root._pump_fn.__self__ is run  # type: ignore[union-attr]
+    # abort() drops the graph iterator before it closes the mux; a finished run keeps it.
+    assert run._graph_iter is not None
+    run.abort()
+    assert run._graph_iter is None
+
+    async def nothing() -> Any:
+        return
+        yield
+
+    amux = StreamMux(factories=[], scope=(), is_async=True)
+    arun = AsyncGraphRunStream(nothing(), amux)
+    assert amux._apump_fn.__self__ is arun  # type: ignore[union-attr]
+    assert arun._graph_aiter is not None
+    await arun.abort()
+    assert arun._graph_aiter is None

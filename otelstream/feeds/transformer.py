@@ -26,8 +26,9 @@ a server's stream (``remote._feed.RemoteFeed``, which ``TransformerFeed`` extend
 
 Every event is timed when ``process()`` sees it (``params.timestamp`` is wall milliseconds only).
 The events the caller iterates stay the bare graph's: this transformer never changes an event,
-and it hides from the main log only the events of modes that it alone asked for (``custom`` and
-``tools`` when no other transformer wants them), which the bare run would not have had.
+and it hides from the main log only the events of modes that it alone asked for (``custom``,
+``tools`` and ``updates`` when no other transformer wants them), which the bare run would not
+have had.
 
 Only the transformer of the run's root mux records. ``SubgraphTransformer`` builds a mini-mux per
 subgraph, calling every factory again with the subgraph's scope, and forwards that subgraph's
@@ -86,11 +87,13 @@ if TYPE_CHECKING:
 
 __all__ = ["OtelStreamTransformer", "TransformerFactory", "suppress", "transformer"]
 
-_MODES = ("tasks", "messages", "custom", "tools")
+_MODES = ("tasks", "messages", "custom", "tools", "updates")
 """What the feed reads. ``messages`` and ``tasks`` are on in every v3 run (LangGraph's own
-transformers need them), so asking for ``custom`` and ``tools`` does not change how LangGraph
-schedules the run: a v3 run already waits on its stream."""
+transformers need them), so asking for more does not change how LangGraph schedules the run: a
+v3 run already waits on its stream. ``updates`` is read for one thing: a static interrupt
+(``interrupt_before``/``after``) shows only there, as a root ``__interrupt__`` update."""
 
+_INTERRUPT = "__interrupt__"
 _TOOL_CALL_BLOCKS = frozenset({"tool_call_chunk", "tool_call", "server_tool_call_chunk"})
 _STREAM_ENTRY = frozenset({"_pregel_stream_v3", "_apregel_stream_v3"})
 _FRAME_DEPTH = 8
@@ -143,6 +146,8 @@ class TransformerFeed(RemoteFeed):
             self._tool_event(ns, data)
         elif mode == "custom":
             self.recorder.custom(ns, data)
+        elif mode == "updates" and not ns and isinstance(data, dict) and _INTERRUPT in data:
+            self.recorder.interrupted = True
 
     # ---- tasks -----------------------------------------------------------------------------
 
