@@ -22,14 +22,17 @@ from helpers import (
     by_op,
     children,
     events,
+    final,
     metric_points,
     one,
     parent_of,
     roots,
     task_spans,
+    toolnode_graph,
 )
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
@@ -44,7 +47,7 @@ import otelstream
 from otelstream import _internal, names
 from otelstream.feeds import transformer as feed
 from otelstream.feeds.transformer import suppress
-from otelstream.testing import FakeStreamingChatModel
+from otelstream.testing import FakeStreamingChatModel, tool_call
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -275,6 +278,57 @@ async def test_tool_node_with_two_calls(run_async, factory, spans):
     assert _customs(add) == []
     # Exact on shout when it ran alone; on the task as "ancestor" when both calls were open.
     assert _customs(shout) + _customs(tools_task) in (["exact"], ["ancestor"])
+
+
+class ToolFailure(Exception):
+    """A tool's own exception type."""
+
+
+@tool
+def exploding(query: str) -> str:
+    """Raises the tool's error."""
+    raise ToolFailure("broken on purpose")
+
+
+expert = FakeStreamingChatModel(responses=[AIMessage(content="ask the expert")])
+
+
+@tool
+def ask_expert(question: str) -> str:
+    """Asks another model: a model call inside a tool."""
+    return str(expert.invoke(question).content)
+
+
+def test_tool_error(factory, spans):
+    """A raising tool: its tool span is an error (``ToolError``: the ``tools`` event carries
+    only the message), its task and the run carry the exception's own type."""
+    model = FakeStreamingChatModel(responses=[tool_call("exploding", {"query": "q"}, call_id="x1")])
+    graph = toolnode_graph(model, [exploding])
+    graph.nodes["tools"].bound.handle_tool_errors = False
+    with pytest.raises(ToolFailure):
+        _drain(graph, graphs.chat_input(), transformers=[factory])
+    done = spans()
+    tool_span = one(done, "execute_tool exploding")
+    assert attr(tool_span, names.ERROR_TYPE) == "ToolError"
+    assert not tool_span.status.is_ok
+    (task,) = task_spans(done, "tools")
+    assert parent_of(done, tool_span) is task
+    assert attr(task, names.ERROR_TYPE) == "ToolFailure"
+    assert attr(_root(done), names.ERROR_TYPE) == "ToolFailure"
+
+
+def test_model_inside_a_tool(factory, spans):
+    """A model called by a tool: its chat span nests under the tool span."""
+    model = FakeStreamingChatModel(
+        responses=[tool_call("ask_expert", {"question": "q"}, call_id="e1"), final("thanks")]
+    )
+    _drain(toolnode_graph(model, [ask_expert]), graphs.chat_input(), transformers=[factory])
+    done = spans()
+    tool_span = one(done, "execute_tool ask_expert")
+    inner = [c for c in by_op(done, names.OP_CHAT) if parent_of(done, c) is tool_span]
+    assert len(inner) == 1
+    assert inner[0].start_time >= tool_span.start_time  # type: ignore[operator]
+    assert inner[0].end_time <= tool_span.end_time  # type: ignore[operator]
 
 
 @pytest.mark.parametrize("run_async", [False, True])

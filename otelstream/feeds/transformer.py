@@ -134,6 +134,7 @@ class TransformerFeed(RemoteFeed):
         self._open_by_ns: dict[tuple[str, ...], list[str]] = {}  # namespace -> open task keys
         self._pending: dict[str, str] = {}  # tool call id -> key of the task that will run it
         self._v3_chats: dict[str, _OpenChat] = {}  # chat run id -> open chat
+        self._tool_starts: dict[str, int] = {}  # open tool call id -> its start
 
     def event(self, ns: Sequence[str], mode: str, data: Any) -> None:
         """One protocol event: ``mode`` is its ``method``, ``ns`` its namespace."""
@@ -189,6 +190,7 @@ class TransformerFeed(RemoteFeed):
                 self._end_v3_chat(run_id, error)
         recorder = self.recorder
         for call_id in self._task_tools.pop(key, []):
+            self._tool_starts.pop(call_id, None)
             entry = self._tools.pop(call_id, None)
             if entry is not None:
                 recorder.tool_call_closed(call_id)
@@ -243,11 +245,13 @@ class TransformerFeed(RemoteFeed):
             writer=_STREAM_MARKS,
         )
         recorder.tool_call_opened(call_id)
+        self._tool_starts[call_id] = time.time_ns()
         self._tools[call_id] = (run_id, key or "")
         self._task_tools.setdefault(key or "", []).append(call_id)
 
     def _end_tool(self, call_id: str, output: Any, error: BaseException | None) -> None:
         entry = self._tools.pop(call_id, None)
+        self._tool_starts.pop(call_id, None)
         if entry is None:
             return
         run_id, key = entry
@@ -322,11 +326,18 @@ class TransformerFeed(RemoteFeed):
         task_key = RunRecorder.task_key(metadata)
         now = time.time_ns()
         started = self._last_ns.get(task_key, now) if task_key is not None else now
+        # A model called while exactly one tool call of its task is open is that tool's (an
+        # agent as a tool, say): the chat nests under it and starts no earlier.
+        tool_run: uuid.UUID | None = None
+        calls = self._task_tools.get(task_key or "")
+        if calls is not None and len(calls) == 1:
+            tool_run = self._tools[calls[0]][0]
+            started = max(started, self._tool_starts.get(calls[0], started))
         run_id = _id("v3-chat", run_key) if run_key else uuid.uuid4()
         message_id = start.get("id")
         self.recorder.chat_started(
             run_id,
-            None,
+            tool_run,
             metadata,
             str(model or "unknown"),
             provider if isinstance(provider, str) else None,
@@ -405,16 +416,22 @@ class _Run:
         feed = self.feed
         if feed is None:
             tracing = self._tracing
-            recorder = RunRecorder(
-                tracing.tracer,
-                tracing.instruments,
-                tracing.options,
-                agent_name=self._agent_name,
-                conversation_id=self._conversation_id,
-                parent=self._parent,
-                sees_nested=True,
-                reads_tasks=True,
-            )
+            try:
+                recorder = RunRecorder(
+                    tracing.tracer,
+                    tracing.instruments,
+                    tracing.options,
+                    agent_name=self._agent_name,
+                    conversation_id=self._conversation_id,
+                    parent=self._parent,
+                    sees_nested=True,
+                    reads_tasks=True,
+                )
+            except Exception:
+                # A tracer that cannot start the run span: give the run up, rather than fail
+                # (and report the failure) again on every event.
+                self.ended = True
+                raise
             tracing.watchdog.watch(recorder)
             feed = self.feed = TransformerFeed(recorder, capture=tracing.options.capture_content)
         return feed
