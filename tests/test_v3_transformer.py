@@ -39,6 +39,7 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.pregel import Pregel
 from langgraph.stream._mux import StreamMux
 from langgraph.stream.run_stream import AsyncGraphRunStream, GraphRunStream
+from langgraph.stream.transformers import CustomTransformer
 from langgraph.types import Command, interrupt
 from opentelemetry.sdk.trace import TracerProvider
 from test_passthrough import Normaliser, canonical
@@ -690,6 +691,20 @@ async def test_events_and_output_are_the_bare_graphs(name, factory, spans):
         )
         assert with_otel[2] == plain[2]
     assert len(roots(spans())) == 2  # the traced runs were traced
+
+
+def test_custom_events_the_caller_asked_for_stay(factory, spans):
+    """With LangGraph's ``CustomTransformer`` registered, the caller's ``custom`` events are
+    there, traced or not, and the writes are recorded too."""
+    bare = _drain(graphs.linear_graph(), graphs.chat_input(), transformers=[CustomTransformer])
+    traced = _drain(
+        graphs.linear_graph(), graphs.chat_input(), transformers=[CustomTransformer, factory]
+    )
+    assert [e["method"] for e in bare[0]].count("custom") == 2
+    assert _normalised(traced[0], traced[1], ordered=True) == _normalised(
+        bare[0], bare[1], ordered=True
+    )
+    assert _customs(one(spans(), "chat")) == ["exact", "exact"]
 
 
 def test_interrupted_run_passes_through(factory):

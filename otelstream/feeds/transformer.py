@@ -479,6 +479,7 @@ class OtelStreamTransformer(StreamTransformer):
         self._root: bool | None = None
         self._own_modes: frozenset[str] | None = None
         self._scope_list = list(scope)
+        self._abandoned: weakref.finalize[Any, Any] | None = None
 
     def init(self) -> dict[str, Any]:
         """No projection: this transformer only observes."""
@@ -496,13 +497,23 @@ class OtelStreamTransformer(StreamTransformer):
             self._run = None  # registered twice (compile time and per call): one records
         run = self._run
         if run is not None and self._root:
-            weakref.finalize(self, run.abandon)
+            self._watch(run)
+
+    def _watch(self, run: _Run) -> None:
+        # Ends the run if this transformer is collected first: the caller dropped a run stream
+        # it had stopped iterating, and LangGraph calls neither finalize nor fail.
+        self._abandoned = weakref.finalize(self, run.abandon)
+
+    def _forget(self) -> None:
+        abandoned = self._abandoned
+        if abandoned is not None:
+            abandoned.detach()
 
     def _recording(self) -> _Run | None:
         if self._root is None:  # never registered (a LangGraph change): trust the scope
             self._root = not self.scope
             if self._run is not None and self._root:
-                weakref.finalize(self, self._run.abandon)
+                self._watch(self._run)
         return self._run if self._root else None
 
     def _keep(self, method: str) -> bool:
@@ -543,6 +554,7 @@ class OtelStreamTransformer(StreamTransformer):
             run.end(outcome, None)
         except Exception:
             _internal.internal_error("transformer.finalize")
+        self._forget()
 
     def fail(self, err: BaseException) -> None:
         """The run raised ``err``; the caller gets it from LangGraph unchanged."""
@@ -556,6 +568,7 @@ class OtelStreamTransformer(StreamTransformer):
                 run.end(names.OUTCOME_ERROR, err)
         except Exception:
             _internal.internal_error("transformer.fail")
+        self._forget()
 
     def _aborted(self) -> bool:
         # GraphRunStream.abort() drops its graph iterator before closing the mux; a run that
