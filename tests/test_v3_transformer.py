@@ -153,6 +153,12 @@ def _chat_model(**kwargs: Any) -> FakeStreamingChatModel:
     )
 
 
+def test_bad_options_say_what_to_pass():
+    """Options that are not an ``otelstream.Options`` raise ``TypeError`` at once."""
+    with pytest.raises(TypeError, match="otelstream.Options"):
+        otelstream.transformer(options={"capture_content": True})  # type: ignore[arg-type]
+
+
 # ---- the span model ------------------------------------------------------------------------------
 
 

@@ -109,8 +109,10 @@ close each call in stream order, as a ``ToolMark`` does in process."""
 def suppress() -> Iterator[None]:
     """Make transformers created inside this block passive: the run is traced elsewhere.
 
-    otelstream's proxy and instrumentor wrap their ``stream_events`` / ``astream_events`` call in
-    it, so a graph compiled with ``otelstream.transformer()`` is not traced twice.
+    otelstream's proxy and instrumentor wrap the construction of the run stream in it, so a graph
+    compiled with ``otelstream.transformer()`` is not traced twice: the ``stream_events(...,
+    version="v3")`` call, or the ``await`` of ``astream_events(..., version="v3")`` (LangGraph
+    builds the async run's mux, and so calls the factories, only when it is awaited).
     """
     token = _suppressed.set(True)
     try:
