@@ -382,6 +382,28 @@ async def test_subgraph(run_async, factory, spans):
     assert attr(chat, names.OTELSTREAM_CHUNK_COUNT_TOTAL) == 3
 
 
+def test_v3_run_inside_a_node(factory, spans):
+    """A v3 run started inside another graph's node (its mux scoped to that node's namespace,
+    not ``()``) is still recorded, once, by its root transformer."""
+    inner = graphs.linear_graph()
+
+    def outer_node(state: MessagesState) -> dict[str, Any]:
+        list(inner.stream_events(graphs.chat_input(), version="v3", transformers=[factory]))
+        return {}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("outer_node", outer_node)
+    builder.add_edge(START, "outer_node")
+    builder.compile(name="outer").invoke({"messages": []})
+    done = spans()
+    root = _root(done)
+    assert root.name.endswith(" linear")
+    assert [s.name for s in children(done, root)] == ["prepare", "chat", "finish"]
+    (chat,) = by_op(done, names.OP_CHAT)
+    assert parent_of(done, chat) is one(done, "chat")
+    assert _customs(one(done, "chat")) == ["exact", "exact"]
+
+
 def _approval_graph(factory: Any) -> Any:
     def ask(state: MessagesState) -> dict[str, Any]:
         answer = interrupt({"question": "approve?"})
