@@ -735,6 +735,31 @@ def test_custom_events_the_caller_asked_for_stay(factory, spans):
     assert _customs(one(spans(), "chat")) == ["exact", "exact"]
 
 
+def _projections(graph: Any, **kwargs: Any) -> list[Any]:
+    run = graph.stream_events(graphs.chat_input(), version="v3", **kwargs)
+    seen: list[Any] = []
+    for name, item in run.interleave("values", "messages", "lifecycle", "subgraphs"):
+        if name == "messages":
+            seen.append((name, "".join(item.text)))
+        elif name == "subgraphs":
+            seen.append((name, item.path[0].partition(":")[0], item.graph_name))
+        else:
+            seen.append((name, item))
+    return seen
+
+
+@pytest.mark.parametrize("name", ["linear", "subgraph", "agent"])
+def test_projections_are_the_bare_graphs(name, factory):
+    """What the caller reads from LangGraph's projections (``run.values``, ``run.messages``,
+    ``run.lifecycle``, ``run.subgraphs``) equals the bare graph's."""
+    build = GRAPHS[name][0]
+    normalise = _Normaliser(number_ids=True)
+    traced = _projections(build(), transformers=[factory])
+    assert normalise(traced) == _Normaliser(number_ids=True)(_projections(build()))
+    # Root messages only: a subgraph's chat is on its handle, not on ``run.messages``.
+    assert any(n == ("subgraphs" if name == "subgraph" else "messages") for n, *_ in traced)
+
+
 def test_interrupted_run_passes_through(factory):
     """An interrupted run's events, ``output`` and ``interrupted`` equal the bare graph's."""
     config = {"configurable": {"thread_id": "p"}}
