@@ -130,7 +130,8 @@ def _customs(span: ReadableSpan) -> list[str]:
 
 def _assert_chat_graph(spans: list[ReadableSpan], delay: float) -> None:
     root = _root(spans)
-    assert root.name.endswith(" chat"), root.name  # named after the graph
+    assert root.name == names.SPAN_INVOKE_WORKFLOW.format(workflow="chat")  # the graph's name
+    assert attr(root, names.GEN_AI_WORKFLOW_NAME) == "chat"
     assert attr(root, names.OTELSTREAM_OUTCOME) == "completed"
     (task,) = task_spans(spans, "agent")
     assert parent_of(spans, task) is root
@@ -235,7 +236,8 @@ def test_content_capture_of_tool_calls(tracer_provider, spans):
 
 def _assert_agent(spans: list[ReadableSpan]) -> None:
     root = _root(spans)
-    assert root.name.endswith(" agent")
+    assert root.name == names.SPAN_INVOKE_AGENT.format(agent="agent")  # create_agent: an agent
+    assert attr(root, names.GEN_AI_AGENT_NAME) == "agent"
     chats = by_op(spans, names.OP_CHAT)
     assert [parent_of(spans, c).name for c in chats] == ["model", "model"]  # type: ignore[union-attr]
     (tool,) = by_op(spans, names.OP_EXECUTE_TOOL)

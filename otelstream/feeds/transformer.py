@@ -62,6 +62,7 @@ from langgraph.stream._types import StreamTransformer
 from opentelemetry import context as otel_context
 
 from otelstream import _internal, names
+from otelstream.feeds.request import run_name
 from otelstream.feeds.stream import Tracing
 from otelstream.record.run import NS_SEP, RunRecorder
 from otelstream.remote._feed import (
@@ -99,10 +100,6 @@ _STREAM_ENTRY = frozenset({"_pregel_stream_v3", "_apregel_stream_v3"})
 _FRAME_DEPTH = 8
 
 _suppressed: ContextVar[bool] = ContextVar("otelstream_transformer_suppressed", default=False)
-
-_STREAM_MARKS = object()
-"""Passed to ``RunRecorder.tool_started`` as the call's marker: the ``tools`` events open and
-close each call in stream order, as a ``ToolMark`` does in process."""
 
 
 @contextlib.contextmanager
@@ -244,7 +241,6 @@ class TransformerFeed(RemoteFeed):
             str(data.get("tool_name") or "unknown"),
             call_id,
             data.get("input"),
-            writer=_STREAM_MARKS,
         )
         recorder.tool_call_opened(call_id)
         self._tool_starts[call_id] = time.time_ns()
@@ -403,10 +399,14 @@ class _Run:
     a run stream dropped mid-run can be collected and its run ended (``abandon``)."""
 
     def __init__(
-        self, tracing: Tracing, agent_name: str, conversation_id: str | None, parent: Context
+        self,
+        tracing: Tracing,
+        name: tuple[str, bool],
+        conversation_id: str | None,
+        parent: Context,
     ) -> None:
         self._tracing = tracing
-        self._agent_name = agent_name
+        self._name, self._agent = name
         self._conversation_id = conversation_id
         self._parent = parent
         self._lock = threading.Lock()
@@ -423,7 +423,8 @@ class _Run:
                     tracing.tracer,
                     tracing.instruments,
                     tracing.options,
-                    agent_name=self._agent_name,
+                    name=self._name,
+                    agent=self._agent,
                     conversation_id=self._conversation_id,
                     parent=self._parent,
                     sees_nested=True,
@@ -599,12 +600,12 @@ class TransformerFactory:
         run: _Run | None = None
         try:
             graph, config = _stream_call(sys._getframe(1))
-            name = getattr(graph, "name", None)
-            configurable = (config or {}).get("configurable") or {}
+            config = {**(getattr(graph, "config", None) or {}), **(config or {})}
+            configurable = config.get("configurable") or {}
             thread_id = configurable.get("thread_id") if isinstance(configurable, dict) else None
             run = _Run(
                 self._tracing,
-                str(name or "LangGraph"),
+                run_name(graph, config),
                 str(thread_id) if thread_id is not None else None,
                 otel_context.get_current(),
             )
