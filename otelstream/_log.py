@@ -12,6 +12,20 @@ from typing import Any
 
 import structlog
 
-logger: Any = structlog.wrap_logger(
-    logging.getLogger("otelstream"), wrapper_class=structlog.stdlib.BoundLogger
-)
+
+class _Logger(structlog.stdlib.BoundLogger):
+    """Checks the stdlib level first: a debug event the app does not log costs nothing (the
+    processors would otherwise render it, traceback included, before the stdlib drops it)."""
+
+    def debug(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if not self._logger.isEnabledFor(logging.DEBUG):
+            return None
+        return super().debug(event, *args, **kw)
+
+    def info(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if not self._logger.isEnabledFor(logging.INFO):
+            return None
+        return super().info(event, *args, **kw)
+
+
+logger: Any = structlog.wrap_logger(logging.getLogger("otelstream"), wrapper_class=_Logger)

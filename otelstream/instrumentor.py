@@ -18,6 +18,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
+from otelstream.feeds.once import suppress
 from otelstream.feeds.stream import Tracing
 
 if TYPE_CHECKING:
@@ -47,9 +48,21 @@ class OtelStreamInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         def astream(wrapped: Any, instance: Any, args: Any, kw: Any) -> Any:
             return tracing.astream(instance, wrapped, tuple(args), dict(kw))
 
+        # A v3 run is traced through its inner stream/astream call; an otelstream transformer
+        # registered on the graph must then stay passive, so the run is not traced twice.
+        def stream_v3(wrapped: Any, instance: Any, args: Any, kw: Any) -> Any:
+            with suppress():
+                return wrapped(*args, **kw)
+
+        async def astream_v3(wrapped: Any, instance: Any, args: Any, kw: Any) -> Any:
+            with suppress():
+                return await wrapped(*args, **kw)
+
         wrap_function_wrapper(_MODULE, "Pregel.stream", stream)
         wrap_function_wrapper(_MODULE, "Pregel.astream", astream)
+        wrap_function_wrapper(_MODULE, "Pregel._pregel_stream_v3", stream_v3)
+        wrap_function_wrapper(_MODULE, "Pregel._apregel_stream_v3", astream_v3)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        unwrap(Pregel, "stream")
-        unwrap(Pregel, "astream")
+        for method in ("stream", "astream", "_pregel_stream_v3", "_apregel_stream_v3"):
+            unwrap(Pregel, method)

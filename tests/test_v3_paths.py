@@ -113,3 +113,46 @@ async def test_astream_events_v2_are_the_bare_ones(tracer_provider, spans):
     got = [shape(e) async for e in traced.astream_events(USER, version="v2")]
     assert got == bare
     assert run_span(spans()).attributes[names.OTELSTREAM_OUTCOME] == "completed"
+
+
+def _with_transformer(tracer_provider: Any) -> Any:
+    graph = chat_graph(_model())
+    return graph.copy(
+        update={"stream_transformers": [otelstream.transformer(tracer_provider=tracer_provider)]}
+    )
+
+
+def test_v3_with_transformer_and_instrument_is_traced_once(tracer_provider, spans):
+    """A graph carrying otelstream's transformer, traced through instrument(): one run span."""
+    traced = otelstream.instrument(
+        _with_transformer(tracer_provider), tracer_provider=tracer_provider
+    )
+    list(traced.stream_events(USER, version="v3"))
+    _assert_chat_fully_traced(spans())
+
+
+async def test_async_v3_with_transformer_and_instrument_is_traced_once(tracer_provider, spans):
+    """The same for the async run stream (its transformers are built when it is awaited)."""
+    traced = otelstream.instrument(
+        _with_transformer(tracer_provider), tracer_provider=tracer_provider
+    )
+    run = await traced.astream_events(USER, version="v3")
+    [e async for e in run]
+    _assert_chat_fully_traced(spans())
+
+
+def test_v3_with_transformer_under_the_instrumentor_is_traced_once(
+    instrumented, tracer_provider, spans
+):
+    """Under the instrumentor, a graph carrying the transformer is still one run span."""
+    list(_with_transformer(tracer_provider).stream_events(USER, version="v3"))
+    _assert_chat_fully_traced(spans())
+
+
+async def test_async_v3_with_transformer_under_the_instrumentor_is_traced_once(
+    instrumented, tracer_provider, spans
+):
+    """The same for the async run stream under the instrumentor."""
+    run = await _with_transformer(tracer_provider).astream_events(USER, version="v3")
+    [e async for e in run]
+    _assert_chat_fully_traced(spans())

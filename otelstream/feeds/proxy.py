@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import Runnable
 
+from otelstream.feeds.once import suppress
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
@@ -86,12 +88,15 @@ class InstrumentedGraph(TracedProxy):
         return Runnable.astream_events(self, input, config, version=version, **kwargs)  # type: ignore[call-overload]
 
     # LangGraph's v3 entry points call ``self.stream``/``self.astream``: bound to this view, they
-    # reach the traced ones.
+    # reach the traced ones. The run is traced here, so an otelstream transformer registered on
+    # the graph stays passive (``suppress``): never a run traced twice.
     def _pregel_stream_v3(self, *args: Any, **kwargs: Any) -> Any:
-        return type(self.__wrapped__)._pregel_stream_v3(self, *args, **kwargs)
+        with suppress():
+            return type(self.__wrapped__)._pregel_stream_v3(self, *args, **kwargs)
 
-    def _apregel_stream_v3(self, *args: Any, **kwargs: Any) -> Any:
-        return type(self.__wrapped__)._apregel_stream_v3(self, *args, **kwargs)
+    async def _apregel_stream_v3(self, *args: Any, **kwargs: Any) -> Any:
+        with suppress():  # LangGraph builds the async run's transformers when it is awaited
+            return await type(self.__wrapped__)._apregel_stream_v3(self, *args, **kwargs)
 
     def _astream_events_v1_v2(self, *args: Any, **kwargs: Any) -> Any:
         # LangChain's v1/v2 astream_events reads the graph through ``self.astream``.

@@ -47,13 +47,11 @@ reads two LangGraph internals (``GraphRunStream._graph_iter``, the ``self`` of
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import threading
 import time
 import uuid
 import weakref
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage
@@ -62,6 +60,7 @@ from langgraph.stream._types import StreamTransformer
 from opentelemetry import context as otel_context
 
 from otelstream import _internal, names
+from otelstream.feeds.once import suppress, suppressed
 from otelstream.feeds.request import run_name
 from otelstream.feeds.stream import Tracing
 from otelstream.record.run import NS_SEP, RunRecorder
@@ -77,7 +76,7 @@ from otelstream.remote._feed import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
     from langgraph.stream._types import ProtocolEvent
     from opentelemetry.context import Context
@@ -98,25 +97,6 @@ _INTERRUPT = "__interrupt__"
 _TOOL_CALL_BLOCKS = frozenset({"tool_call_chunk", "tool_call", "server_tool_call_chunk"})
 _STREAM_ENTRY = frozenset({"_pregel_stream_v3", "_apregel_stream_v3"})
 _FRAME_DEPTH = 8
-
-_suppressed: ContextVar[bool] = ContextVar("otelstream_transformer_suppressed", default=False)
-
-
-@contextlib.contextmanager
-def suppress() -> Iterator[None]:
-    """Make transformers created inside this block passive: the run is traced elsewhere.
-
-    otelstream's proxy and instrumentor wrap the construction of the run stream in it, so a graph
-    compiled with ``otelstream.transformer()`` is not traced twice: the ``stream_events(...,
-    version="v3")`` call, or the ``await`` of ``astream_events(..., version="v3")`` (LangGraph
-    builds the async run's mux, and so calls the factories, only when it is awaited).
-    """
-    token = _suppressed.set(True)
-    try:
-        yield
-    finally:
-        _suppressed.reset(token)
-
 
 # ---- the feed ----------------------------------------------------------------------------------
 
@@ -595,7 +575,7 @@ class TransformerFactory:
 
     def __call__(self, scope: tuple[str, ...]) -> OtelStreamTransformer:
         """A transformer for the mux of ``scope``; passive inside ``suppress()``."""
-        if _suppressed.get():
+        if suppressed():
             return OtelStreamTransformer(scope, None)
         run: _Run | None = None
         try:
