@@ -81,12 +81,15 @@ def _points(span: ReadableSpan) -> list[tuple[str, float, dict[str, Any]]]:
                 points.append(("token_usage", value, {**base, names.GEN_AI_TOKEN_TYPE: token_type}))
         points.append(("operation_duration", seconds, base))
         return points
-    if operation == names.OP_EXECUTE_TOOL:
-        keep = (names.GEN_AI_OPERATION_NAME, names.GEN_AI_TOOL_NAME)
-        return [("operation_duration", seconds, {k: attributes[k] for k in keep})]
-    if operation == names.OP_INVOKE_AGENT:
-        keep = (names.GEN_AI_OPERATION_NAME, names.GEN_AI_AGENT_NAME)
-        return [("operation_duration", seconds, {k: attributes[k] for k in keep})]
+    # Runs and tool calls each have their operation's own histogram.
+    for op, instrument, name_key in (
+        (names.OP_EXECUTE_TOOL, "execute_tool_duration", names.GEN_AI_TOOL_NAME),
+        (names.OP_INVOKE_AGENT, "invoke_agent_duration", names.GEN_AI_AGENT_NAME),
+        (names.OP_INVOKE_WORKFLOW, "workflow_duration", names.GEN_AI_WORKFLOW_NAME),
+    ):
+        if operation == op:
+            keep = (names.GEN_AI_OPERATION_NAME, name_key)
+            return [(instrument, seconds, {k: attributes[k] for k in keep})]
     if names.LANGGRAPH_NODE in attributes:
         node = attributes[names.LANGGRAPH_NODE]
         return [("task_duration", seconds, {names.LANGGRAPH_NODE: node})]

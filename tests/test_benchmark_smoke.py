@@ -6,11 +6,22 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+from helpers import USER, chat_graph, final
+from langchain.agents import create_agent
+from langchain_core.tools import tool
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
 
+import otelstream
+from benchmarks.floor import Replay, record_script
 from benchmarks.run import LOCAL
+from otelstream.testing import FakeStreamingChatModel, tool_call
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,3 +122,55 @@ def test_quick_instruction_count_reports_each_run_under_callgrind(tmp_path: Path
     bare, traced = table[("W2", "sync", "bare")], table[("W2", "sync", "otelstream")]
     assert bare[1] == "1.000"
     assert float(traced[0]) > float(bare[0]) > 0
+
+
+@tool
+def lookup(query: str) -> str:
+    """Look something up."""
+    return "found"
+
+
+def _histogram_points(reader: InMemoryMetricReader) -> Counter[tuple[str, frozenset[Any]]]:
+    """How many values each histogram series holds, by metric name and attributes."""
+    counts: Counter[tuple[str, frozenset[Any]]] = Counter()
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics if data else []:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for point in metric.data.data_points:
+                    if isinstance(point, HistogramDataPoint):
+                        counts[(metric.name, frozenset(point.attributes.items()))] += point.count
+    return counts
+
+
+@pytest.mark.parametrize("kind", ["agent", "workflow"])
+def test_sdk_floor_replays_the_histogram_points_otelstream_records(kind: str) -> None:
+    """The floor's replay records each of otelstream's histogram points, in the same histogram
+    with the same attributes: run durations by agent or workflow, tool, chat and task points."""
+
+    def graph() -> Any:
+        if kind == "agent":
+            model = FakeStreamingChatModel(
+                responses=[tool_call("lookup", {"query": "q"}, call_id="c1"), final("a b c")]
+            )
+            return create_agent(model, tools=[lookup], name="helper")
+        return chat_graph(FakeStreamingChatModel(responses=[final("a b c")]), name="pipeline")
+
+    def run(traced: Any) -> None:
+        list(traced.stream(USER, stream_mode=["updates", "messages"]))
+
+    traced_reader = InMemoryMetricReader()
+    run(
+        otelstream.instrument(
+            graph(),
+            tracer_provider=TracerProvider(),
+            meter_provider=MeterProvider(metric_readers=[traced_reader]),
+        )
+    )
+    replay_reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[replay_reader]).get_meter("floor")
+    Replay(TracerProvider().get_tracer("floor"), meter).play(record_script(run, graph()))
+    recorded = _histogram_points(traced_reader)
+    run_metric = "gen_ai.invoke_agent.duration" if kind == "agent" else "gen_ai.workflow.duration"
+    assert run_metric in {name for name, _ in recorded}
+    assert _histogram_points(replay_reader) == recorded

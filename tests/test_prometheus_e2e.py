@@ -1,4 +1,5 @@
-"""End to end with a real Prometheus: the shipped stall alert fires while a tool still hangs."""
+"""End to end with a real Prometheus: the shipped stall alert fires while a tool still hangs, and
+the overview dashboard's run and tool panels show agents and workflows from a traced app."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +21,7 @@ from helpers import USER
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
+from langgraph.graph import START, MessagesState, StateGraph
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
@@ -32,7 +35,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 PROMETHEUS = Path("/usr/bin/prometheus")
-RULES = Path(__file__).resolve().parents[1] / "prometheus" / "otelstream-rules.yaml"
+REPO = Path(__file__).resolve().parents[1]
+RULES = REPO / "prometheus" / "otelstream-rules.yaml"
+OVERVIEW = REPO / "grafana" / "dashboards" / "otelstream-overview.json"
 ALERT = "OtelstreamToolCallStalled"
 
 pytestmark = pytest.mark.prometheus
@@ -188,3 +193,149 @@ def test_tool_stall_alert_fires_in_prometheus_before_the_tool_returns(
         chunks = run.result(timeout=20)
     assert chunks
     tracer_provider.shutdown()
+
+
+# --- the overview dashboard's run and tool panels ---------------------------------------------
+
+
+def query(url: str, expr: str) -> list[dict[str, Any]]:
+    """Evaluate ``expr`` now; the result's series (``metric`` labels, ``value``)."""
+    params = urllib.parse.urlencode({"query": expr})
+    body = get_json(f"{url}/api/v1/query?{params}")
+    assert body["status"] == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def overview_exprs(title: str) -> list[str]:
+    """The PromQL of one overview panel, with Grafana's macros replaced by fixed windows."""
+    dashboard = json.loads(OVERVIEW.read_text(encoding="utf-8"))
+    (panel,) = [p for p in dashboard["panels"] if p["title"] == title]
+    return [
+        t["expr"].replace("$__rate_interval", "1m").replace("$__range", "1h")
+        for t in panel["targets"]
+    ]
+
+
+def _runs(meter_provider: MeterProvider) -> None:
+    """One agent run and one workflow run that complete, and one of each that raises."""
+
+    @tool
+    def lookup(query: str) -> str:
+        """Look something up."""
+        return "found"
+
+    @tool
+    def broken_lookup(query: str) -> str:
+        """Fail the way a broken tool does."""
+        msg = f"lookup service down for {query}"
+        raise ConnectionError(msg)
+
+    def agent(tool_: Any) -> Any:
+        model = FakeStreamingChatModel(
+            responses=[tool_call(tool_.name, {"query": "q"}, call_id="call_1"), AIMessage("Done.")]
+        )
+        return create_agent(model, tools=[tool_], name="helper")
+
+    def workflow(fail: bool) -> Any:
+        def answer(state: MessagesState) -> dict[str, Any]:
+            if fail:
+                msg = "the workflow failed on purpose"
+                raise RuntimeError(msg)
+            return {"messages": [AIMessage("Done.")]}
+
+        builder = StateGraph(MessagesState)
+        builder.add_node("answer", answer)
+        builder.add_edge(START, "answer")
+        return builder.compile(name="pipeline")
+
+    tracer_provider = TracerProvider()
+    for graph, error in (
+        (agent(lookup), None),
+        (agent(broken_lookup), ConnectionError),
+        (workflow(fail=False), None),
+        (workflow(fail=True), RuntimeError),
+    ):
+        traced = otelstream.instrument(
+            graph, tracer_provider=tracer_provider, meter_provider=meter_provider
+        )
+        if error is None:
+            traced.invoke(USER)
+        else:
+            with pytest.raises(error):
+                traced.invoke(USER)
+    tracer_provider.shutdown()
+
+
+def wait_for_count(url: str, expr: str, count: float) -> None:
+    """Wait (bounded) until Prometheus has scraped ``expr`` at ``count`` for every series."""
+    deadline = time.monotonic() + 20
+    while True:
+        values = [float(r["value"][1]) for r in query(url, expr)]
+        if values and all(v == count for v in values):
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{expr} is {values}, not {count}, after 20 s")
+        time.sleep(0.3)
+
+
+def test_overview_run_panels_show_agents_and_workflows(
+    prometheus: str, app_metrics: tuple[MeterProvider, int]
+) -> None:
+    """A real Prometheus evaluates the overview's run and tool panels into agent and workflow
+    series: rates, an error share of one half, durations, and the tool error ratio rule."""
+    meter_provider, _ = app_metrics
+    runs = (
+        '{__name__=~"gen_ai_invoke_agent_duration_seconds_count'
+        '|gen_ai_workflow_duration_seconds_count"}'
+    )
+    # Two rounds, each scraped, so every counter grows between samples and rates are not zero.
+    for count in (1, 2):
+        _runs(meter_provider)
+        wait_for_count(prometheus, runs, count)
+
+    (per_second,) = overview_exprs("Runs per second")
+    series = {
+        (
+            r["metric"]["gen_ai_operation_name"],
+            r["metric"].get("gen_ai_agent_name"),
+            r["metric"].get("gen_ai_workflow_name"),
+        ): float(r["value"][1])
+        for r in query(prometheus, per_second)
+    }
+    assert set(series) == {("invoke_agent", "helper", None), ("invoke_workflow", None, "pipeline")}
+    assert all(value > 0 for value in series.values()), series
+
+    (error_rate,) = overview_exprs("Run error rate")
+    shares = {
+        r["metric"]["gen_ai_operation_name"]: float(r["value"][1])
+        for r in query(prometheus, error_rate)
+    }
+    # Half the runs of each kind failed. Not exactly 0.5: rate() extrapolates each series from
+    # its own first scrape, and a scrape can fall between a run that completed and one that failed.
+    assert shares == pytest.approx({"invoke_agent": 0.5, "invoke_workflow": 0.5}, abs=0.1)
+
+    for expr in overview_exprs("Run duration p50 / p95"):
+        operations = {r["metric"]["gen_ai_operation_name"] for r in query(prometheus, expr)}
+        assert operations == {"invoke_agent", "invoke_workflow"}, expr
+
+    (tool_latency,) = overview_exprs("Tool latency p95")
+    tools = {r["metric"]["gen_ai_tool_name"] for r in query(prometheus, tool_latency)}
+    assert tools == {"lookup", "broken_lookup"}
+    (tool_errors,) = overview_exprs("Tool errors")
+    failed = {
+        (r["metric"]["gen_ai_tool_name"], r["metric"]["error_type"])
+        for r in query(prometheus, tool_errors)
+    }
+    assert failed == {("broken_lookup", "ConnectionError")}
+    # The shipped recording rule reads the same histogram (evaluated every second). A tool that
+    # never failed has no error series to divide, so no ratio.
+    deadline = time.monotonic() + 20
+    ratio: dict[str, float] = {}
+    while not ratio and time.monotonic() < deadline:
+        time.sleep(0.3)
+        ratio = {
+            r["metric"]["gen_ai_tool_name"]: float(r["value"][1])
+            for r in query(prometheus, "gen_ai_tool_name:gen_ai_execute_tool_errors:ratio_rate5m")
+        }
+    assert ratio == {"broken_lookup": 1.0}

@@ -228,5 +228,5 @@ def test_every_metric_and_label_in_the_rules_exists_after_a_real_run() -> None:
         "otelstream_inflight_oldest_age_seconds",
         "otelstream_stalls_total",
         "gen_ai_client_operation_time_to_first_chunk_seconds_bucket",
-        "gen_ai_client_operation_duration_seconds_count",
+        "gen_ai_execute_tool_duration_seconds_count",
     }

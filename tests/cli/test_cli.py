@@ -164,12 +164,15 @@ def test_view_in_terminal_shows_the_waterfall(
 
 
 def test_run_traces_a_user_graph_to_a_file(tmp_path: Path) -> None:
-    """``run`` imports a graph, streams it with the input, shows it and writes the trace."""
+    """``run`` imports a graph, streams it with the input, shows it and writes the trace; a plain
+    graph's invoke_workflow span is the run in the waterfall and the totals."""
     trace_file = tmp_path / "run.jsonl"
     result = run_cli("run", "sample_graph:graph", "--input", INPUT, "--trace-file", str(trace_file))
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout
     assert re.search(r"start\s+invoke_workflow sample_graph", result.stdout)
+    assert re.search(r"invoke_workflow sample_graph .*█.*TTFT .*, completed", result.stdout)
+    assert re.search(r"Totals: .* · completed · TTFT ", result.stdout)
     assert "custom write {'step': 'thinking'}" in result.stdout
     assert "The sample graph answers in a few streamed words." in result.stdout
     assert "Totals:" in result.stdout

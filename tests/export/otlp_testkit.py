@@ -1,4 +1,4 @@
-"""Helpers for the export tests: a fake streaming model, a small agent, OTLP JSON parsing, tools."""
+"""Helpers for the export tests: a small agent and workflow, OTLP JSON parsing, tools."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 from langgraph.config import get_stream_writer
+from langgraph.graph import START, MessagesState, StateGraph
 
 from otelstream.testing import FakeStreamingChatModel
 
@@ -69,6 +70,19 @@ def make_failing_agent_graph() -> Any:
         ]
     )
     return create_agent(model, tools=[get_forecast], name="forecast_agent")
+
+
+def make_workflow_graph() -> Any:
+    """A plain ``StateGraph`` (a workflow, not an agent): one node asks the model and streams."""
+    model = FakeStreamingChatModel(responses=[AIMessage(content="Paris is sunny today.")])
+
+    def answer(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("answer", answer)
+    builder.add_edge(START, "answer")
+    return builder.compile(name="weather_workflow")
 
 
 AGENT_INPUT = {"messages": [{"role": "user", "content": "Weather in Paris?"}]}

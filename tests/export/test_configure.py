@@ -413,6 +413,10 @@ def test_traced_agent_run_lands_in_the_default_file(clean_otel_env: Path, agent_
     by_name = {span["name"]: span for span in spans}
     root = by_name[names.SPAN_INVOKE_AGENT.format(agent="weather_agent")]
     assert "parentSpanId" not in root
+    assert _attributes(root) == {
+        names.GEN_AI_OPERATION_NAME: names.OP_INVOKE_AGENT,
+        names.GEN_AI_AGENT_NAME: "weather_agent",
+    }
     assert {span["traceId"] for span in spans} == {root["traceId"]}
     tool = by_name[names.SPAN_EXECUTE_TOOL.format(tool="get_weather")]
     assert names.EVENT_CUSTOM in {event["name"] for event in tool.get("events", [])}
@@ -425,4 +429,42 @@ def test_traced_agent_run_lands_in_the_default_file(clean_otel_env: Path, agent_
     assert names.EVENT_CHUNK in chat_events
     assert telemetry.metrics_file is not None
     metric_lines = read_otlp_jsonl(telemetry.metrics_file, metrics_pb2.MetricsData)
-    assert metric_lines
+    points = {
+        metric["name"]: [_attributes(point) for point in metric["histogram"]["dataPoints"]]
+        for line in metric_lines
+        for rm in line["resourceMetrics"]
+        for sm in rm["scopeMetrics"]
+        for metric in sm["metrics"]
+        if "histogram" in metric
+    }
+    # The run, its tool call and its chat calls each land in their operation's histogram.
+    assert points[names.METRIC_INVOKE_AGENT_DURATION] == [
+        {
+            names.GEN_AI_OPERATION_NAME: names.OP_INVOKE_AGENT,
+            names.GEN_AI_AGENT_NAME: "weather_agent",
+        }
+    ]
+    assert points[names.METRIC_EXECUTE_TOOL_DURATION] == [
+        {names.GEN_AI_OPERATION_NAME: names.OP_EXECUTE_TOOL, names.GEN_AI_TOOL_NAME: "get_weather"}
+    ]
+    assert {p[names.GEN_AI_OPERATION_NAME] for p in points[names.METRIC_OPERATION_DURATION]} == {
+        names.OP_CHAT
+    }
+    assert names.METRIC_WORKFLOW_DURATION not in points
+
+
+_NAME_KEYS = {
+    names.GEN_AI_OPERATION_NAME,
+    names.GEN_AI_AGENT_NAME,
+    names.GEN_AI_WORKFLOW_NAME,
+    names.GEN_AI_TOOL_NAME,
+}
+
+
+def _attributes(item: dict[str, Any]) -> dict[str, Any]:
+    """The operation and agent/workflow/tool name attributes of an OTLP JSON span or point."""
+    return {
+        attribute["key"]: next(iter(attribute["value"].values()))
+        for attribute in item.get("attributes", [])
+        if attribute["key"] in _NAME_KEYS
+    }

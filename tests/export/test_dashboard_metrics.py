@@ -11,7 +11,13 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
-from otlp_testkit import AGENT_INPUT, STREAM_MODES, make_failing_agent_graph, promql_expressions
+from otlp_testkit import (
+    AGENT_INPUT,
+    STREAM_MODES,
+    make_failing_agent_graph,
+    make_workflow_graph,
+    promql_expressions,
+)
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from test_prometheus_rules import _real_run_samples as stalled_run_samples
@@ -28,7 +34,7 @@ _LABEL = re.compile(r"\b((?:gen_ai|otelstream|langgraph|error)_[a-zA-Z0-9_]*)\b"
 
 
 def _run_and_scrape(agent_graph: Any) -> tuple[set[str], dict[str, list[dict[str, str]]]]:
-    """Run the traced agent; return the OTel metric names and Prometheus samples by name."""
+    """Run the traced agent and a workflow; return the OTel metric names and Prometheus samples."""
     memory = InMemoryMetricReader()
     registry = CollectorRegistry()
     prometheus = PrometheusMetricReader(disable_target_info=True, registry=registry)
@@ -38,6 +44,11 @@ def _run_and_scrape(agent_graph: Any) -> tuple[set[str], dict[str, list[dict[str
         agent_graph, tracer_provider=tracer_provider, meter_provider=meter_provider
     )
     list(traced.stream(AGENT_INPUT, stream_mode=STREAM_MODES))
+    # A plain graph is a workflow: its runs have a histogram (and name label) of their own.
+    workflow = otelstream.instrument(
+        make_workflow_graph(), tracer_provider=tracer_provider, meter_provider=meter_provider
+    )
+    list(workflow.stream(AGENT_INPUT, stream_mode=STREAM_MODES))
     # A failing run too, so that error.type labels exist for the error panels.
     failing = otelstream.instrument(
         make_failing_agent_graph(), tracer_provider=tracer_provider, meter_provider=meter_provider
@@ -68,6 +79,9 @@ def test_every_dashboard_metric_and_label_exists_after_a_real_run(agent_graph: A
         samples.setdefault(metric, []).extend(rows)
     assert {
         names.METRIC_OPERATION_DURATION,
+        names.METRIC_INVOKE_AGENT_DURATION,
+        names.METRIC_WORKFLOW_DURATION,
+        names.METRIC_EXECUTE_TOOL_DURATION,
         names.METRIC_TOKEN_USAGE,
         names.METRIC_TIME_TO_FIRST_CHUNK,
         names.METRIC_TIME_PER_OUTPUT_CHUNK,
@@ -95,9 +109,12 @@ def test_every_dashboard_metric_and_label_exists_after_a_real_run(agent_graph: A
     families = {re.sub(r"_(bucket|sum|count)$", "", m) for m in used_metrics}
     assert families == {
         "gen_ai_client_operation_duration_seconds",
+        "gen_ai_invoke_agent_duration_seconds",
+        "gen_ai_workflow_duration_seconds",
+        "gen_ai_execute_tool_duration_seconds",
         "gen_ai_client_token_usage",
         "gen_ai_client_operation_time_to_first_chunk_seconds",
-        "gen_ai_client_operation_time_per_output_chunk_seconds",
+        "otelstream_chat_time_per_output_chunk_seconds",
         "otelstream_task_duration_seconds",
         "otelstream_inflight",
         "otelstream_inflight_oldest_age_seconds",

@@ -21,6 +21,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
+from otelstream import names
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -187,6 +189,12 @@ def agent_module() -> Any:
     return module
 
 
+def is_run(span: Any) -> bool:
+    """The span is a run: ``invoke_agent`` or ``invoke_workflow`` (a remote graph is a workflow)."""
+    operation = (span.attributes or {}).get(names.GEN_AI_OPERATION_NAME)
+    return operation in (names.OP_INVOKE_AGENT, names.OP_INVOKE_WORKFLOW)
+
+
 def span_tree(spans: Any) -> list[tuple[int, str, str]]:
     """``(depth, name, status)`` of every span except the run span's own name, in start order.
 
@@ -203,6 +211,6 @@ def span_tree(spans: Any) -> list[tuple[int, str, str]]:
 
     rows = []
     for span in sorted(spans, key=lambda s: s.start_time):
-        name = "RUN" if span.name.startswith("invoke_agent ") else span.name
+        name = "RUN" if is_run(span) else span.name
         rows.append((depth(span), name, span.status.status_code.name))
     return rows

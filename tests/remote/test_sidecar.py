@@ -15,7 +15,7 @@ from otelstream import Options, names
 from otelstream.remote import sidecar as sidecar_module
 from otelstream.remote.sidecar import SIDECAR_STREAM_MODES, Sidecar
 
-from .conftest import span_tree
+from .conftest import is_run, span_tree
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -55,7 +55,7 @@ def _wait(predicate: Any, timeout: float = 15.0) -> None:
 
 
 def _runs(spans: Any) -> list[Any]:
-    return [s for s in spans if s.name.startswith("invoke_agent")]
+    return [s for s in spans if is_run(s)]
 
 
 def _traced(exporter: Any) -> list[str]:
@@ -195,7 +195,7 @@ def test_main_exports_to_a_file_and_prints_status(
     _create(server_url, "fast")
     thread.join(timeout=20)
     assert result == [0]
-    assert "invoke_agent agent" in trace_file.read_text()
+    assert "invoke_workflow agent" in trace_file.read_text()
     assert sidecar_module.main(["--status", "--state", str(state)]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"otelstream sidecar {server_url}: connected")
@@ -230,7 +230,7 @@ def test_assistant_filter_follows_only_those_runs(
     traced = _traced(span_exporter)
     assert sorted(traced) == sorted(wanted)
     graphs = {
-        r.attributes[names.GEN_AI_AGENT_NAME] for r in _runs(span_exporter.get_finished_spans())
+        r.attributes[names.GEN_AI_WORKFLOW_NAME] for r in _runs(span_exporter.get_finished_spans())
     }
     assert graphs == {"other", "agent"}  # the custom assistant runs the `agent` graph
 
