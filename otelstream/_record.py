@@ -113,6 +113,7 @@ class RunRecorder(StallChecks):
             then a task span ends only once the stream has caught up with its end.
         marks_tools: Whether tool calls may be marked in the stream (``ToolMark``), which the
             callback handler then does for the calls whose stream writer is this run's own.
+        start_ns: When the run started, if not now (a remote run the server created earlier).
     """
 
     def __init__(
@@ -127,6 +128,7 @@ class RunRecorder(StallChecks):
         sees_nested: bool,
         reads_tasks: bool = True,
         marks_tools: bool = False,
+        start_ns: int | None = None,
     ) -> None:
         self._tracer = tracer
         self._instruments = instruments
@@ -141,7 +143,7 @@ class RunRecorder(StallChecks):
         )
         self._lock = threading.Lock()
         self._finished = False
-        self.start_ns = time.time_ns()
+        self.start_ns = time.time_ns() if start_ns is None else start_ns
         attributes: dict[str, AttributeValue] = {
             names.GEN_AI_OPERATION_NAME: names.OP_INVOKE_AGENT,
             names.GEN_AI_AGENT_NAME: agent_name,
@@ -647,9 +649,11 @@ class RunRecorder(StallChecks):
             self._tools_by_call.pop(work.call_id, None)
             self._instruments.operation_duration.record(seconds, attributes, context=context)
 
-    def finish(self, outcome: str, error: BaseException | None) -> None:
-        """End the run: every span still open ends now, children before parents."""
-        now = time.time_ns()
+    def finish(
+        self, outcome: str, error: BaseException | None, *, end_ns: int | None = None
+    ) -> None:
+        """End the run: every span still open ends now (or at ``end_ns``), children first."""
+        now = time.time_ns() if end_ns is None else max(end_ns, self.start_ns)
         with self._lock:
             if self._finished:
                 return

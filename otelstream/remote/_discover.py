@@ -1,0 +1,231 @@
+"""Discovery: every run created on a LangGraph server since the sidecar's last look.
+
+A LangGraph server has no search across all runs, so one look pages through the threads by
+``updated_at``, newest first (``threads.search``), down to the cursor less an overlap, and lists
+the runs of each thread that changed since it was last read (``runs.list``). Creating a run and
+ending it both bump its thread's ``updated_at``, so every run shows in some look, whatever its
+status by then: pending, running or long over. The overlap covers a thread whose update becomes
+visible after a later one's (a slow transaction on a database-backed server); the ``updated_at``
+each thread was last read at keeps the overlap from costing a ``runs.list`` per look.
+
+The first look has no cursor: it takes the runs in flight (busy threads) and anchors the cursor at
+the server's latest update, so runs that ended before the sidecar started are not its business
+(unless its state file says where it stopped). A run that ended is taken only if it was created
+after that anchor.
+
+One run no look can see: a stateless run (``thread_id=None``) whose thread the server creates and
+deletes between two looks. A thread seen busy whose runs are gone when listed is counted by the
+caller as an untraced run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+_THREAD_FIELDS = ["thread_id", "status", "updated_at", "metadata"]
+_ACTIVE = frozenset({"pending", "running"})
+_RUN_PAGE = 20
+_MAX_RUN_PAGES = 50
+_KEEP_THREADS = 10_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A server timestamp (ISO 8601, ``Z`` or an offset) as an aware datetime, else ``None``."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+@dataclass(frozen=True)
+class Found:
+    """A run discovery found and no one follows yet."""
+
+    thread_id: str
+    run: dict[str, Any]
+    thread_metadata: dict[str, Any]
+    """The thread's metadata: its ``graph_id`` names the graph where the run's does not."""
+
+
+@dataclass(frozen=True)
+class Look:
+    """What one look found: new runs, oldest first, and threads whose runs were already gone."""
+
+    found: list[Found]
+    vanished: list[str]
+
+
+class Discovery:
+    """Finds the runs created since the last look.
+
+    Args:
+        client: A ``langgraph_sdk`` async client.
+        known: Whether a run id is followed, finished or ignored already.
+        requests: Bounds the short requests in flight at once.
+        since: Where a previous sidecar stopped (its cursor), or ``None`` for a first look.
+        overlap: Seconds each look reaches back before the cursor.
+        page: Threads per ``threads.search`` page.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        known: Callable[[str], bool],
+        requests: asyncio.Semaphore,
+        since: datetime | None = None,
+        overlap: float = 10.0,
+        page: int = 500,
+    ) -> None:
+        self._client = client
+        self._known = known
+        self._requests = requests
+        self._overlap = timedelta(seconds=overlap)
+        self._page = page
+        self.cursor = since
+        """The latest ``updated_at`` every thread up to which has been read."""
+        self.origin = since - self._overlap if since is not None else None
+        """Runs that ended and were created before this are not the sidecar's business."""
+        self._marks: dict[str, datetime] = {}  # thread id -> updated_at when its runs were read
+        self._with_runs: dict[str, None] = {}  # threads some run of which was found (bounded)
+
+    async def look(self) -> Look:
+        """One look: the runs created (or still running) since the last one."""
+        anchor = None
+        if self.cursor is None:
+            threads, anchor = await self._first_threads()
+            # No thread at all: every run from now on is new.
+            self.origin = anchor if anchor is not None else _EPOCH
+        else:
+            threads = await self._changed_threads(self.cursor - self._overlap)
+        results = await asyncio.gather(*(self._runs_of(t) for t in threads))
+        found: dict[str, Found] = {}
+        vanished: list[str] = []
+        failed: list[datetime] = []
+        for thread, (result, listed) in zip(threads, results, strict=True):
+            updated = parse_time(thread.get("updated_at"))
+            if result is None:
+                if updated is not None:
+                    failed.append(updated)
+                continue
+            thread_id = str(thread["thread_id"])
+            if not listed and thread.get("status") == "busy" and thread_id not in self._with_runs:
+                vanished.append(thread_id)
+            for run in result:
+                found.setdefault(str(run["run_id"]), Found(thread_id, run, _metadata(thread)))
+            if result:
+                self._with_runs[thread_id] = None
+            if updated is not None:
+                self._marks[thread_id] = updated
+        while len(self._with_runs) > _KEEP_THREADS:
+            del self._with_runs[next(iter(self._with_runs))]
+        self._advance(threads, anchor, failed)
+        runs = sorted(found.values(), key=lambda f: str(f.run.get("created_at") or ""))
+        return Look(runs, vanished)
+
+    def _advance(
+        self, threads: list[dict[str, Any]], anchor: datetime | None, failed: list[datetime]
+    ) -> None:
+        latest = [t for t in (parse_time(t.get("updated_at")) for t in threads) if t is not None]
+        if anchor is not None:
+            latest.append(anchor)
+        if self.cursor is not None:
+            latest.append(self.cursor)
+        if latest:
+            # A thread whose runs could not be listed holds the cursor back, so the next look
+            # reads it again.
+            self.cursor = min([max(latest), *failed])
+        if self.cursor is not None:
+            floor = self.cursor - self._overlap
+            self._marks = {k: v for k, v in self._marks.items() if v >= floor}
+
+    async def _search(self, **kwargs: Any) -> list[dict[str, Any]]:
+        async with self._requests:
+            threads: list[dict[str, Any]] = await self._client.threads.search(
+                limit=self._page, select=_THREAD_FIELDS, **kwargs
+            )
+        return threads
+
+    async def _first_threads(self) -> tuple[list[dict[str, Any]], datetime | None]:
+        newest = await self._search(sort_by="updated_at", sort_order="desc")
+        times = [t for t in (parse_time(t.get("updated_at")) for t in newest[:1]) if t is not None]
+        busy = await self._pages(status="busy", sort_by="updated_at", sort_order="desc")
+        return busy, (times[0] if times else None)
+
+    async def _changed_threads(self, floor: datetime) -> list[dict[str, Any]]:
+        changed: dict[str, dict[str, Any]] = {}
+        for thread in await self._pages(sort_by="updated_at", sort_order="desc", floor=floor):
+            updated = parse_time(thread.get("updated_at"))
+            thread_id = str(thread.get("thread_id"))
+            if updated is None or updated < floor or self._marks.get(thread_id) == updated:
+                continue
+            changed[thread_id] = thread
+        return list(changed.values())
+
+    async def _pages(self, *, floor: datetime | None = None, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every thread of a search, newest first, down to ``floor``.
+
+        Pages overlap by a tenth: a thread deleted between two pages shifts the later ones up, and
+        the overlap keeps that from skipping the thread at a page's edge.
+        """
+        step = max(self._page - self._page // 10, 1)
+        offset = 0
+        out: list[dict[str, Any]] = []
+        while True:
+            page = await self._search(offset=offset, **kwargs)
+            out.extend(page)
+            oldest = parse_time(page[-1].get("updated_at")) if page else None
+            if len(page) < self._page or (
+                floor is not None and oldest is not None and oldest < floor
+            ):
+                return out
+            offset += step
+
+    async def _runs_of(self, thread: dict[str, Any]) -> tuple[list[dict[str, Any]] | None, int]:
+        """The thread's runs new to the sidecar (``None`` if they could not be listed), and how
+        many runs the server listed."""
+        thread_id = str(thread["thread_id"])
+        new: list[dict[str, Any]] = []
+        listed = 0
+        for page in range(_MAX_RUN_PAGES):
+            try:
+                async with self._requests:
+                    runs = await self._client.runs.list(
+                        thread_id, limit=_RUN_PAGE, offset=page * _RUN_PAGE
+                    )
+            except Exception as exc:
+                if getattr(getattr(exc, "response", None), "status_code", None) == 404:
+                    break  # the thread is gone, and its runs with it
+                return None, listed
+            listed += len(runs)
+            fresh = [r for r in runs if self._wanted(r)]
+            new.extend(fresh)
+            # Runs come newest first: a page with an old run in it is the last one to read.
+            if len(runs) < _RUN_PAGE or len(fresh) < len(runs):
+                break
+        return new, listed
+
+    def _wanted(self, run: dict[str, Any]) -> bool:
+        if self._known(str(run["run_id"])):
+            return False
+        if run.get("status") in _ACTIVE:
+            return True
+        created = parse_time(run.get("created_at"))
+        return created is not None and self.origin is not None and created >= self.origin
+
+
+def _metadata(thread: dict[str, Any]) -> dict[str, Any]:
+    metadata = thread.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
