@@ -168,6 +168,11 @@ OTELSTREAM_RECONSTRUCTED: Final = "otelstream.reconstructed"
 """Task span rebuilt from the thread's checkpoints after the run (its stream did not carry it):
 it starts and ends at the checkpoints before and after its step, so its times are step-level."""
 
+OTELSTREAM_RECONSTRUCTED_SILENT: Final = "otelstream.reconstructed.silent_steps"
+"""Run span: steps whose checkpoint names no task although the run went on past them, so the
+node that ran there has no reconstructed span (``langgraph-api`` lists none for the step after a
+join into a subgraph node)."""
+
 # --- metrics -------------------------------------------------------------------------------
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"

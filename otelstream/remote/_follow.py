@@ -25,7 +25,13 @@ from otelstream import _internal, names
 from otelstream._log import logger as _log
 from otelstream.remote._feed import RemoteError, remote_error
 from otelstream.remote._graph import end_feed, start_feed
-from otelstream.remote._history import HISTORY_LIMIT, record_steps, run_error, steps
+from otelstream.remote._history import (
+    HISTORY_LIMIT,
+    record_steps,
+    run_error,
+    silent_steps,
+    steps,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -315,6 +321,9 @@ class Follower:
             return error
         try:
             found = steps(history, run_id)
+            silent = silent_steps(history, run_id)
+            if silent:
+                watch.feed.recorder.set_run_attribute(names.OTELSTREAM_RECONSTRUCTED_SILENT, silent)
             record_steps(
                 self._tracing,
                 watch.feed.recorder,

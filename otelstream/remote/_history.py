@@ -57,8 +57,8 @@ def _ns(value: Any) -> int | None:
     return None if parsed is None else int(parsed.timestamp() * 1_000_000) * 1000
 
 
-def steps(checkpoints: Sequence[dict[str, Any]], run_id: str) -> list[Step]:
-    """The node executions of run ``run_id``, in step order, from its thread's history."""
+def _own(checkpoints: Sequence[dict[str, Any]], run_id: str) -> list[dict[str, Any]]:
+    """The run's own checkpoints, in step order."""
     own = [
         c
         for c in checkpoints
@@ -66,16 +66,45 @@ def steps(checkpoints: Sequence[dict[str, Any]], run_id: str) -> list[Step]:
         and str(c["metadata"].get("run_id")) == run_id
         and _ns(c.get("created_at")) is not None
     ]
-    own.sort(key=lambda c: (_step(c) if _step(c) is not None else -2, _ns(c.get("created_at"))))
+    own.sort(
+        key=lambda c: (_step(c) if _step(c) is not None else -2, _ns(c.get("created_at")) or 0)
+    )
+    return own
+
+
+def _nodes(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
+    # __start__ writes the input; no node ran
+    return [
+        t
+        for t in checkpoint.get("tasks") or ()
+        if isinstance(t, dict) and t.get("name") and not str(t["name"]).startswith("__")
+    ]
+
+
+def silent_steps(checkpoints: Sequence[dict[str, Any]], run_id: str) -> list[int]:
+    """Steps whose checkpoint lists no task although the run went on past them.
+
+    Seen on ``langgraph-api`` 0.16.7: the step after a join (``add_edge(["a", "b"], "c")``)
+    that runs a subgraph node lists no task. Which node ran there is not in the history.
+    """
+    own = _own(checkpoints, run_id)
+    return [
+        step
+        for checkpoint in own[:-1]
+        if not _nodes(checkpoint) and (step := _step(checkpoint)) is not None and step >= 0
+    ]
+
+
+def steps(checkpoints: Sequence[dict[str, Any]], run_id: str) -> list[Step]:
+    """The node executions of run ``run_id``, in step order, from its thread's history."""
+    own = _own(checkpoints, run_id)
     out: list[Step] = []
     for index, checkpoint in enumerate(own):
         start = _ns(checkpoint.get("created_at"))
         after = own[index + 1] if index + 1 < len(own) else None
         end = _ns(after.get("created_at")) if after is not None else None
-        for task in checkpoint.get("tasks") or ():
-            name = str(task.get("name") or "")
-            if not name or name.startswith("__"):
-                continue  # __start__ writes the input; no node ran
+        for task in _nodes(checkpoint):
+            name = str(task["name"])
             error = task.get("error")
             out.append(
                 Step(

@@ -254,6 +254,7 @@ class Sidecar:
         failures = 0
         try:
             while not self._stop.is_set():
+                began = time.monotonic()
                 try:
                     self._take(await self._discovery.look())
                     self.connected = True
@@ -267,7 +268,10 @@ class Sidecar:
                 self._save()
                 if self._reached_max():
                     break
+                # Looks start every `poll` seconds, however long one takes: a stateless run lives
+                # only while it runs, and a look that waited `poll` after a slow one could miss it.
                 delay = min(self.poll * 2 ** min(failures, 6), _MAX_BACKOFF)
+                delay = max(delay - (time.monotonic() - began), 0.0)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
         finally:
