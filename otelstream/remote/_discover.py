@@ -21,6 +21,7 @@ caller as an untraced run.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ _ACTIVE = frozenset({"pending", "running"})
 _RUN_PAGE = 20
 _MAX_RUN_PAGES = 50
 _KEEP_THREADS = 10_000
+_RECHECK_FOR = 30.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -61,7 +63,8 @@ class Found:
 
 @dataclass(frozen=True)
 class Look:
-    """What one look found: new runs, oldest first, and threads whose runs were already gone."""
+    """What one look found: the new runs (already handed to ``on_found``), and the busy threads
+    deleted before their runs could be read."""
 
     found: list[Found]
     vanished: list[str]
@@ -73,6 +76,8 @@ class Discovery:
     Args:
         client: A ``langgraph_sdk`` async client.
         known: Whether a run id is followed, finished or ignored already.
+        on_found: Called with each new run as soon as its thread is read (it must make the run
+            known).
         requests: Bounds the short requests in flight at once.
         since: Where a previous sidecar stopped (its cursor), or ``None`` for a first look.
         overlap: Seconds each look reaches back before the cursor.
@@ -84,6 +89,7 @@ class Discovery:
         client: Any,
         *,
         known: Callable[[str], bool],
+        on_found: Callable[[Found], None],
         requests: asyncio.Semaphore,
         since: datetime | None = None,
         overlap: float = 10.0,
@@ -91,6 +97,7 @@ class Discovery:
     ) -> None:
         self._client = client
         self._known = known
+        self._on_found = on_found
         self._requests = requests
         self._overlap = timedelta(seconds=overlap)
         self._page = page
@@ -100,6 +107,8 @@ class Discovery:
         """Runs that ended and were created before this are not the sidecar's business."""
         self._marks: dict[str, datetime] = {}  # thread id -> updated_at when its runs were read
         self._with_runs: dict[str, None] = {}  # threads some run of which was found (bounded)
+        # Busy threads with no run in flight listed yet: thread id -> (first seen, thread).
+        self._recheck: dict[str, tuple[float, dict[str, Any]]] = {}
 
     async def look(self) -> Look:
         """One look: the runs created (or still running) since the last one."""
@@ -110,30 +119,66 @@ class Discovery:
             self.origin = anchor if anchor is not None else _EPOCH
         else:
             threads = await self._changed_threads(self.cursor - self._overlap)
-        results = await asyncio.gather(*(self._runs_of(t) for t in threads))
+        fresh = {str(t["thread_id"]) for t in threads}
+        threads += [t for k, (_, t) in self._recheck.items() if k not in fresh]
+        # Busy threads first (the request bound is first come, first served): a stateless run
+        # exists only while it runs, and each run is handed over as soon as its thread is read.
+        threads.sort(key=lambda t: t.get("status") != "busy")
         found: dict[str, Found] = {}
-        vanished: list[str] = []
+
+        async def read(thread: dict[str, Any]) -> tuple[list[dict[str, Any]] | None, int, int]:
+            result = await self._runs_of(thread)
+            for run in result[0] or ():
+                run_id = str(run["run_id"])
+                if run_id not in found and not self._known(run_id):
+                    found[run_id] = Found(str(thread["thread_id"]), run, _metadata(thread))
+                    self._on_found(found[run_id])
+            return result
+
+        results = await asyncio.gather(*(read(t) for t in threads))
+        empty: list[str] = []
         failed: list[datetime] = []
-        for thread, (result, listed) in zip(threads, results, strict=True):
+        for thread, (result, listed, active) in zip(threads, results, strict=True):
             updated = parse_time(thread.get("updated_at"))
             if result is None:
                 if updated is not None:
                     failed.append(updated)
                 continue
             thread_id = str(thread["thread_id"])
-            if not listed and thread.get("status") == "busy" and thread_id not in self._with_runs:
-                vanished.append(thread_id)
-            for run in result:
-                found.setdefault(str(run["run_id"]), Found(thread_id, run, _metadata(thread)))
             if result:
                 self._with_runs[thread_id] = None
+            if thread.get("status") == "busy" and not active:
+                # The server marks a thread busy (or creates it, for a stateless run) before it
+                # stores the run: list it again next look, whatever its updated_at.
+                since, _ = self._recheck.setdefault(thread_id, (time.monotonic(), thread))
+                if not listed and thread_id not in self._with_runs and thread_id not in fresh:
+                    empty.append(thread_id)
+                elif time.monotonic() - since > _RECHECK_FOR:
+                    del self._recheck[thread_id]
+                continue
+            self._recheck.pop(thread_id, None)
             if updated is not None:
                 self._marks[thread_id] = updated
         while len(self._with_runs) > _KEEP_THREADS:
             del self._with_runs[next(iter(self._with_runs))]
+        vanished = [t for t, gone in zip(empty, await self._gone(empty), strict=True) if gone]
+        for thread_id in vanished:
+            self._recheck.pop(thread_id, None)
         self._advance(threads, anchor, failed)
-        runs = sorted(found.values(), key=lambda f: str(f.run.get("created_at") or ""))
-        return Look(runs, vanished)
+        return Look(list(found.values()), vanished)
+
+    async def _gone(self, thread_ids: list[str]) -> list[bool]:
+        """Whether each thread is deleted (the server answers 404 for it)."""
+
+        async def one(thread_id: str) -> bool:
+            try:
+                async with self._requests:
+                    await self._client.threads.get(thread_id)
+            except Exception as exc:
+                return getattr(getattr(exc, "response", None), "status_code", None) == 404
+            return False
+
+        return list(await asyncio.gather(*(one(t) for t in thread_ids)))
 
     def _advance(
         self, threads: list[dict[str, Any]], anchor: datetime | None, failed: list[datetime]
@@ -193,12 +238,14 @@ class Discovery:
                 return out
             offset += step
 
-    async def _runs_of(self, thread: dict[str, Any]) -> tuple[list[dict[str, Any]] | None, int]:
+    async def _runs_of(
+        self, thread: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]] | None, int, int]:
         """The thread's runs new to the sidecar (``None`` if they could not be listed), and how
-        many runs the server listed."""
+        many runs, and how many pending or running ones, the server listed."""
         thread_id = str(thread["thread_id"])
         new: list[dict[str, Any]] = []
-        listed = 0
+        listed = active = 0
         for page in range(_MAX_RUN_PAGES):
             try:
                 async with self._requests:
@@ -208,14 +255,15 @@ class Discovery:
             except Exception as exc:
                 if getattr(getattr(exc, "response", None), "status_code", None) == 404:
                     break  # the thread is gone, and its runs with it
-                return None, listed
+                return None, listed, active
             listed += len(runs)
+            active += sum(1 for r in runs if r.get("status") in _ACTIVE)
             fresh = [r for r in runs if self._wanted(r)]
             new.extend(fresh)
             # Runs come newest first: a page with an old run in it is the last one to read.
             if len(runs) < _RUN_PAGE or len(fresh) < len(runs):
                 break
-        return new, listed
+        return new, listed, active
 
     def _wanted(self, run: dict[str, Any]) -> bool:
         if self._known(str(run["run_id"])):

@@ -240,7 +240,11 @@ class Sidecar:
         client = await _client(self.url, self.concurrency)
         requests = asyncio.Semaphore(_REQUESTS)
         self._discovery = Discovery(
-            client, known=self._known, requests=requests, since=self.state.cursor
+            client,
+            known=self._known,
+            on_found=self._take_run,
+            requests=requests,
+            since=self.state.cursor,
         )
         self._follower = Follower(
             client,
@@ -302,13 +306,13 @@ class Sidecar:
     def _take(self, look: Look) -> None:
         for thread_id in look.vanished:
             self._untraced(_UNTRACED_DELETED, thread_id)
-        for found in look.found:
-            if self.max_runs is not None and (
-                self.runs_followed + len(self._following) >= self.max_runs
-            ):
-                return
-            run_id = str(found.run["run_id"])
-            self._following[run_id] = asyncio.create_task(self._follow(found))
+
+    def _take_run(self, found: Found) -> None:
+        if self.max_runs is not None and self.runs_followed + len(self._following) >= self.max_runs:
+            # Not taken, so not known: a later sidecar (or this one, under no limit) may take it.
+            return
+        run_id = str(found.run["run_id"])
+        self._following[run_id] = asyncio.create_task(self._follow(found))
 
     def _untraced(self, reason: str, thread_id: str) -> None:
         self.runs_untraced += 1
