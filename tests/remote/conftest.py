@@ -187,6 +187,9 @@ def agent_module() -> Any:
     return module
 
 
+_RUN_SPANS = ("invoke_agent ", "invoke_workflow ")
+
+
 def span_tree(spans: Any) -> list[tuple[int, str, str]]:
     """``(depth, name, status)`` of every span except the run span's own name, in start order.
 
@@ -203,6 +206,6 @@ def span_tree(spans: Any) -> list[tuple[int, str, str]]:
 
     rows = []
     for span in sorted(spans, key=lambda s: s.start_time):
-        name = "RUN" if span.name.startswith("invoke_agent ") else span.name
+        name = "RUN" if span.name.startswith(_RUN_SPANS) else span.name
         rows.append((depth(span), name, span.status.status_code.name))
     return rows

@@ -55,7 +55,7 @@ def _wait(predicate: Any, timeout: float = 15.0) -> None:
 
 
 def _runs(spans: Any) -> list[Any]:
-    return [s for s in spans if s.name.startswith("invoke_agent")]
+    return [s for s in spans if names.OTELSTREAM_REMOTE_RUN_ID in (s.attributes or {})]
 
 
 def _traced(exporter: Any) -> list[str]:

@@ -127,8 +127,7 @@ def test_three_kinds_of_run_are_traced_whole_and_named_for_their_graph(
 
     (stateless,) = set(runs) - stateless_before
     (run,) = runs[stateless]
-    assert run.name == names.SPAN_INVOKE_AGENT.format(agent="agent")
-    assert run.attributes[names.GEN_AI_AGENT_NAME] == "agent"
+    assert run.name.partition(" ")[2] == "agent"  # the graph id, not the assistant's UUID
     assert run.attributes[names.OTELSTREAM_OUTCOME] == "completed"
     assert run.status.status_code.name == "UNSET"
     assert names.ERROR_TYPE not in run.attributes
@@ -295,3 +294,27 @@ def test_subgraph_runs_and_parallel_custom_writes(
     assert [e.attributes[names.OTELSTREAM_ATTRIBUTION] for e in custom] == ["ancestor"] * 2
     (write,) = [s for s in spans if s.name == "write"]
     assert [e.attributes[names.OTELSTREAM_ATTRIBUTION] for e in write.events] == ["exact"]
+
+
+def test_a_run_gone_before_it_could_be_read_is_counted_and_logged(
+    server_url, tracer_provider, meter_provider, metric_reader, caplog
+) -> None:
+    """A thread seen busy whose runs are gone, then the thread deleted, is one untraced run."""
+    client = get_sync_client(url=server_url)
+    thread_id = client.threads.create()["thread_id"]
+    # A run that waits a minute before it starts, deleted at once: its thread stays busy.
+    run_id = client.runs.create(thread_id, "agent", input=_ask("hi"), after_seconds=60)["run_id"]
+    client.runs.delete(thread_id, run_id)
+    assert client.threads.get(thread_id)["status"] == "busy"
+    sidecar = Sidecar(server_url, tracer_provider=tracer_provider, meter_provider=meter_provider)
+    thread = _start(sidecar)
+    try:
+        client.threads.delete(thread_id)
+        _wait(lambda: sidecar.runs_untraced == 1)
+    finally:
+        _stop(sidecar, thread)
+        client.close()
+    (point,) = metric_points(metric_reader)[names.METRIC_SIDECAR_UNTRACED]
+    assert point.value == 1
+    assert point.attributes == {names.OTELSTREAM_SIDECAR_REASON: "deleted"}
+    assert any(names.LOG_SIDECAR_RUN_UNTRACED in r.getMessage() for r in caplog.records)
