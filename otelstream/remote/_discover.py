@@ -101,6 +101,7 @@ class Discovery:
         self._requests = requests
         self._overlap = timedelta(seconds=overlap)
         self._page = page
+        self._select: list[str] | None = list(_THREAD_FIELDS)
         self.cursor = since
         """The latest ``updated_at`` every thread up to which has been read."""
         self.origin = since - self._overlap if since is not None else None
@@ -196,18 +197,30 @@ class Discovery:
             floor = self.cursor - self._overlap
             self._marks = {k: v for k, v in self._marks.items() if v >= floor}
 
-    async def _search(self, **kwargs: Any) -> list[dict[str, Any]]:
+    async def _search(self, *, limit: int | None = None, **kwargs: Any) -> list[dict[str, Any]]:
+        """One ``threads.search`` page, only the fields discovery reads where the server can.
+
+        A server older than ``select`` refuses it (422): it is dropped for good then.
+        """
+        limit = self._page if limit is None else limit
         async with self._requests:
-            threads: list[dict[str, Any]] = await self._client.threads.search(
-                limit=self._page, select=_THREAD_FIELDS, **kwargs
-            )
+            try:
+                threads: list[dict[str, Any]] = await self._client.threads.search(
+                    limit=limit, select=self._select, **kwargs
+                )
+            except Exception as exc:
+                status = getattr(getattr(exc, "response", None), "status_code", None)
+                if self._select is None or status != 422:
+                    raise
+                self._select = None
+                threads = await self._client.threads.search(limit=limit, **kwargs)
         return threads
 
     async def _first_threads(self) -> tuple[list[dict[str, Any]], datetime | None]:
-        newest = await self._search(sort_by="updated_at", sort_order="desc")
-        times = [t for t in (parse_time(t.get("updated_at")) for t in newest[:1]) if t is not None]
+        newest = await self._search(limit=1, sort_by="updated_at", sort_order="desc")
+        anchor = parse_time(newest[0].get("updated_at")) if newest else None
         busy = await self._pages(status="busy", sort_by="updated_at", sort_order="desc")
-        return busy, (times[0] if times else None)
+        return busy, anchor
 
     async def _changed_threads(self, floor: datetime) -> list[dict[str, Any]]:
         changed: dict[str, dict[str, Any]] = {}
