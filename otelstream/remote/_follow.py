@@ -174,9 +174,10 @@ class Follower:
     async def _fetch_graph(self, assistant_id: str) -> str | None:
         if not assistant_id:
             return None
+        # Not behind the request bound: one request per assistant (the rest wait on its future),
+        # and a stateless run must not wait behind a look's listings before it is joined.
         try:
-            async with self._requests:
-                assistant = await self._client.assistants.get(assistant_id)
+            assistant = await self._client.assistants.get(assistant_id)
         except Exception:
             return None
         graph_id = assistant.get("graph_id") if isinstance(assistant, dict) else None
