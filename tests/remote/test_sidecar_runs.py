@@ -318,3 +318,25 @@ def test_a_run_gone_before_it_could_be_read_is_counted_and_logged(
     assert point.value == 1
     assert point.attributes == {names.OTELSTREAM_SIDECAR_REASON: "deleted"}
     assert any(names.LOG_SIDECAR_RUN_UNTRACED in r.getMessage() for r in caplog.records)
+
+
+def test_an_interrupted_default_mode_run_is_interrupted_with_the_interrupt_on_its_task(
+    server_url, tracer_provider, span_exporter
+) -> None:
+    """A run that stopped at ``interrupt()`` is ``interrupted``; the rebuilt task has the event."""
+    client = get_sync_client(url=server_url)
+    sidecar = Sidecar(server_url, tracer_provider=tracer_provider)
+    thread = _start(sidecar)
+    try:
+        thread_id = client.threads.create()["thread_id"]
+        run_id = client.runs.create(thread_id, "agent", input=_ask("ask"))["run_id"]
+        _wait(lambda: run_id in _run_spans(span_exporter))
+    finally:
+        _stop(sidecar, thread)
+        client.close()
+    (run,) = _run_spans(span_exporter)[run_id]
+    assert run.attributes[names.OTELSTREAM_OUTCOME] == "interrupted"
+    spans = _trace(span_exporter, run)
+    assert _names(spans) == ["RUN", "agent", "tools"]
+    (tools,) = [s for s in spans if s.name == "tools"]
+    assert [e.name for e in tools.events] == [names.EVENT_INTERRUPT]
