@@ -67,7 +67,8 @@ EVENT_INTERRUPT: Final = "langgraph.interrupt"
 
 # --- derived by otelstream -----------------------------------------------------------------
 OTELSTREAM_OUTCOME: Final = "otelstream.outcome"
-"""How the run ended: ``completed``, ``error``, ``interrupted`` or ``cancelled``."""
+"""How the run ended: ``completed``, ``error``, ``interrupted``, ``cancelled``, or ``unknown`` (a
+remote run the server forgot before the sidecar could see how it ended)."""
 OTELSTREAM_TIME_TO_FIRST_TOKEN: Final = "otelstream.time_to_first_token"
 """Seconds from the stream call to the first chunk of LLM text in the whole run (a tool-call-only
 answer does not count: the end user sees nothing of it)."""
@@ -148,6 +149,34 @@ METRIC_SIDECAR_RECONNECTS: Final = "otelstream.sidecar.reconnects"
 METRIC_SIDECAR_ACTIVE: Final = "otelstream.sidecar.active_runs"
 """Up-down counter: runs the sidecar follows now."""
 
+METRIC_SIDECAR_UNTRACED: Final = "otelstream.sidecar.runs.untraced"
+"""Counter: runs the sidecar learned of but could not trace at all (each also logged), by
+``otelstream.sidecar.reason``."""
+
+LOG_SIDECAR_RUN_UNTRACED: Final = "sidecar_run_untraced"
+"""Log event (warning): a run the sidecar learned of but could not trace, with its reason."""
+
+OTELSTREAM_SIDECAR_REASON: Final = "otelstream.sidecar.reason"
+"""Why the sidecar could not trace a run: ``deleted`` (the run's thread was deleted before the
+sidecar could read its runs: a stateless run that ended between two looks)."""
+
+OTELSTREAM_REMOTE_STREAM_MODES: Final = "otelstream.remote.stream_modes"
+"""Run span: the stream modes of the events the sidecar received for the run (sorted); a run
+created without ``tasks`` or ``messages`` has no live detail, and this says so."""
+
+OTELSTREAM_REMOTE_OUTCOME_INFERRED: Final = "otelstream.remote.outcome_inferred"
+"""Run span: the server deleted the run when it ended (a stateless run), so its outcome is read
+from its stream, not from the server: it ended without an error event."""
+
+OTELSTREAM_RECONSTRUCTED: Final = "otelstream.reconstructed"
+"""Task span rebuilt from the thread's checkpoints after the run (its stream did not carry it):
+it starts and ends at the checkpoints before and after its step, so its times are step-level."""
+
+OTELSTREAM_RECONSTRUCTED_SILENT: Final = "otelstream.reconstructed.silent_steps"
+"""Run span: steps whose checkpoint names no task although the run went on past them, so the
+node that ran there has no reconstructed span (``langgraph-api`` lists none for the step after a
+join into a subgraph node)."""
+
 # --- metrics -------------------------------------------------------------------------------
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
@@ -174,3 +203,4 @@ OUTCOME_COMPLETED: Final = "completed"
 OUTCOME_ERROR: Final = "error"
 OUTCOME_INTERRUPTED: Final = "interrupted"
 OUTCOME_CANCELLED: Final = "cancelled"
+OUTCOME_UNKNOWN: Final = "unknown"

@@ -344,11 +344,13 @@ class TransformerFeed(RemoteFeed):
 
     # ---- the end ---------------------------------------------------------------------------
 
-    def finish(self, outcome: str, error: BaseException | None) -> None:
+    def finish(
+        self, outcome: str, error: BaseException | None, *, end_ns: int | None = None
+    ) -> None:
         """End the run; chats still open end with it (the recorder ends the rest)."""
         for run_key in list(self._v3_chats):
             self._end_v3_chat(run_key, None)
-        super().finish(outcome, error)
+        super().finish(outcome, error, end_ns=end_ns)
 
 
 def _final_message(message: _Message, blocks: list[dict[str, Any]]) -> Any:

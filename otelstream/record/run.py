@@ -68,6 +68,7 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
             events from inside subgraphs.
         reads_tasks: For stream-only feeds: whether the stream reports each task's start and
             end (``tasks`` events); then a task span ends only once the stream has caught up.
+        start_ns: When the run started, if not now (a remote run the server created earlier).
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
         parent: Context | None,
         sees_nested: bool = False,
         reads_tasks: bool = False,
+        start_ns: int | None = None,
     ) -> None:
         self._tracer = tracer
         self._instruments = instruments
@@ -93,7 +95,7 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
         )
         self._lock = threading.Lock()
         self._finished = False
-        self.start_ns = time.time_ns()
+        self.start_ns = time.time_ns() if start_ns is None else start_ns
         self.name = name
         self.agent = agent
         if agent:
@@ -168,9 +170,11 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
 
     # ---- the end ------------------------------------------------------------------------------
 
-    def finish(self, outcome: str, error: BaseException | None) -> None:
-        """End the run: every span still open ends now, children before parents."""
-        now = time.time_ns()
+    def finish(
+        self, outcome: str, error: BaseException | None, *, end_ns: int | None = None
+    ) -> None:
+        """End the run: every span still open ends now (or at ``end_ns``), children first."""
+        now = time.time_ns() if end_ns is None else max(end_ns, self.start_ns)
         with self._lock:
             if self._finished:
                 return

@@ -295,8 +295,11 @@ class RemoteFeed:
 
     # ---- the end ---------------------------------------------------------------------------
 
-    def finish(self, outcome: str, error: BaseException | None) -> None:
-        """End the run; chats still open end with it (the recorder ends the rest)."""
+    def finish(
+        self, outcome: str, error: BaseException | None, *, end_ns: int | None = None
+    ) -> None:
+        """End the run (now, or at ``end_ns``); chats still open end with it (the recorder ends
+        the rest)."""
         for message_id in list(self._chats):
             self._end_chat(message_id)
-        self.recorder.finish(outcome, error)
+        self.recorder.finish(outcome, error, end_ns=end_ns)

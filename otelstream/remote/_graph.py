@@ -36,8 +36,10 @@ def start_feed(
     conversation_id: str | None,
     parent: Context | None,
     sees_nested: bool,
+    start_ns: int | None = None,
 ) -> RemoteFeed:
-    """Open a run span and its feed, watched for stalls until ``end_feed``."""
+    """Open a run span (now, or at ``start_ns``) and its feed, watched for stalls until
+    ``end_feed``."""
     recorder = RunRecorder(
         tracing.tracer,
         tracing.instruments,
@@ -47,15 +49,24 @@ def start_feed(
         parent=parent,
         sees_nested=sees_nested,
         reads_tasks=True,
+        start_ns=start_ns,
     )
     tracing.watchdog.watch(recorder)
     return RemoteFeed(recorder)
 
 
-def end_feed(tracing: Tracing, feed: RemoteFeed, outcome: str, error: BaseException | None) -> None:
-    """Finish the run exactly once; a failure here is otelstream's, never the caller's."""
+def end_feed(
+    tracing: Tracing,
+    feed: RemoteFeed,
+    outcome: str,
+    error: BaseException | None,
+    *,
+    end_ns: int | None = None,
+) -> None:
+    """Finish the run exactly once (now, or at ``end_ns``); a failure here is otelstream's, never
+    the caller's."""
     try:
-        feed.finish(outcome, error)
+        feed.finish(outcome, error, end_ns=end_ns)
     except Exception:
         _internal.internal_error("remote finish")
     finally:

@@ -5,132 +5,85 @@
     otelstream sidecar --url http://127.0.0.1:2024 [--assistant ID ...] [--poll SECONDS]
                        [--state FILE] [--max-runs N] [--concurrency N] [--status]
 
-Every ``--poll`` seconds the sidecar lists busy threads and their pending or running runs
-(``threads.search`` / ``runs.list``), joins each new run's stream (``runs.join_stream`` with
-``last_event_id="-1"``, so a run created with ``stream_resumable=True`` is replayed from its first
-event) and feeds the events to the same record layer as ``instrument_remote``. Traces and metrics
-go where ``otelstream.configure()`` sends them (the ``OTEL_*`` environment, else JSON Lines files).
+Every ``--poll`` seconds the sidecar looks for the runs created since its last look, whatever
+their status by then (``_discover``), and follows each to its end (``_follow``): a run still going
+is joined live; one created with ``stream_resumable=True`` is replayed from its first event, even
+after it ended; a run on a thread has the task spans its stream did not carry rebuilt from the
+thread's checkpoints (``_history``). The events go to the same record layer as
+``instrument_remote``. Traces and metrics go where ``otelstream.configure()`` sends them (the
+``OTEL_*`` environment, else JSON Lines files).
 
-The server streams a run only in the modes its creator asked for, and ``join_stream`` honours
-only the last of several modes, so the sidecar asks for none and receives the run's own. For a
-full trace, create runs with ``stream_mode=SIDECAR_STREAM_MODES`` and ``stream_resumable=True``;
-``tools`` and ``lifecycle`` are refused by the server (HTTP 422).
+Following a run is waiting on I/O, so the sidecar follows every run it finds at once; only the
+streams open at the same time (``--concurrency``, 256) and the short requests are bounded, and a
+run waiting for a stream is replayed or rebuilt when its turn comes, never dropped. A run the
+sidecar learns of but cannot trace at all is counted (``otelstream.sidecar.runs.untraced``) and
+logged (``sidecar_run_untraced``).
 
-A run whose metadata carries a W3C ``traceparent`` joins the caller's trace::
+The server streams a run only in the modes its creator asked for, so for a full trace create runs
+with ``stream_mode=SIDECAR_STREAM_MODES``, ``stream_subgraphs=True`` and ``stream_resumable=True``
+(``create_run_kwargs()`` returns them). A run whose metadata carries a W3C ``traceparent`` joins the
+caller's trace::
 
     carrier = {}
     TraceContextTextMapPropagator().inject(carrier)
-    await client.runs.create(thread_id, "agent", input=..., metadata=carrier, ...)
+    await client.runs.create(thread_id, "agent", input=..., metadata=carrier,
+                             **create_run_kwargs())
 
-A run the server forgets while it is followed (an in-memory server restarted, the run was
-deleted) ends as ``error`` with ``error.type = "RunLost"``; one the server still has after a
-reconnect is rejoined from the last event id. Finished run ids are kept in the ``--state`` JSON
-file, so a restarted sidecar never traces a run twice (a run it was following when stopped
-stays traced as ``cancelled``); the same file carries the status line ``--status`` prints.
-Ctrl-C (or SIGTERM) ends the runs being followed as ``cancelled``, flushes the exporters and
-exits 0.
+Finished run ids and the discovery cursor are kept in the ``--state`` JSON file, so a restarted
+sidecar never traces a run twice (a run it was following when stopped stays traced as
+``cancelled``) and picks up the runs created while it was down; the same file carries the status
+line ``--status`` prints. Ctrl-C (or SIGTERM) ends the runs being followed as ``cancelled``,
+flushes the exporters and exits 0.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import json
 import os
-import signal
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from otelstream import __version__, _internal, names
+from otelstream._log import logger as _log
 from otelstream.feeds.stream import Tracing
 from otelstream.record.instruments import DURATION_BUCKETS
-from otelstream.remote._feed import RemoteError, RemoteFeed, remote_error
-from otelstream.remote._graph import end_feed, start_feed
+from otelstream.remote._discover import Discovery, Found, Look
+from otelstream.remote._follow import Follower, RunLost
+from otelstream.remote._sidecar_cli import DEFAULT_CONCURRENCY, DEFAULT_POLL, main
+from otelstream.remote._state import State
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import TracerProvider
 
     from otelstream.options import Options
 
+__all__ = ["SIDECAR_STREAM_MODES", "RunLost", "Sidecar", "create_run_kwargs", "main"]
+
 SIDECAR_STREAM_MODES = ["tasks", "messages-tuple", "custom", "updates"]
 """The modes a client should create runs with for the sidecar to see the whole span model."""
 
-_ACTIVE = frozenset({"pending", "running"})
-_OUTCOMES = {
-    "success": names.OUTCOME_COMPLETED,
-    "error": names.OUTCOME_ERROR,
-    "timeout": names.OUTCOME_ERROR,
-    "interrupted": names.OUTCOME_CANCELLED,
-}
-_KEEP_FINISHED = 10_000
+_REQUESTS = 32
 _MAX_BACKOFF = 30.0
+_KEEP_IGNORED = 10_000
+_UNTRACED_DELETED = "deleted"
 
 
-class _State:
-    """Finished run ids (bounded, oldest dropped) and the status line, in one JSON file."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.finished: dict[str, None] = {}  # insertion-ordered set
-        if path is not None and path.exists():
-            try:
-                data = json.loads(path.read_text())
-                self.finished = dict.fromkeys(str(r) for r in data.get("finished", []))
-            except (OSError, ValueError, AttributeError):
-                self.finished = {}
-
-    def done(self, run_id: str) -> None:
-        self.finished[run_id] = None
-        while len(self.finished) > _KEEP_FINISHED:
-            del self.finished[next(iter(self.finished))]
-
-    def save(self, status: dict[str, Any]) -> None:
-        if self.path is None:
-            return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(
-            json.dumps({"version": 1, "finished": list(self.finished), "status": status})
-        )
-        os.replace(tmp, self.path)
-
-
-class RunLost(RemoteError):
-    """A followed run the server no longer knows; its trace ends as an error of this type.
-
-    The server restarted without keeping its runs (the in-memory ``langgraph dev`` does), or the
-    run was deleted.
-    """
-
-
-def _lost(run_id: str) -> RunLost:
-    return RunLost(
-        f"the server no longer knows run {run_id}: it restarted without keeping its runs, "
-        "or the run was deleted"
-    )
-
-
-def _not_found(exc: BaseException) -> bool:
-    """Whether ``exc`` is the server answering 404.
-
-    The SDK's errors subclass ``httpx.HTTPStatusError``; read by duck typing, as httpx is the
-    SDK's dependency, not otelstream's.
-    """
-    response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None) == 404
-
-
-def _split(event: str) -> tuple[tuple[str, ...], str]:
-    mode, _, ns = event.partition("|")
-    return (tuple(ns.split("|")) if ns else ()), mode
+def create_run_kwargs() -> dict[str, Any]:
+    """The ``runs.create``/``runs.stream`` arguments that give the sidecar a run's whole trace:
+    its modes, subgraph events and a resumable stream (for replay)."""
+    return {
+        "stream_mode": list(SIDECAR_STREAM_MODES),
+        "stream_subgraphs": True,
+        "stream_resumable": True,
+    }
 
 
 def _event_ms(event_id: str | None) -> int | None:
@@ -139,6 +92,32 @@ def _event_ms(event_id: str | None) -> int | None:
         return None
     head = event_id.partition("-")[0]
     return int(head) if head.isdigit() else None
+
+
+async def _client(url: str, streams: int) -> Any:
+    """An SDK client whose connection pool fits every stream and request the sidecar bounds.
+
+    ``get_client``'s pool holds 100 connections and waits 5 s for one: more runs followed at once
+    would fail for want of a connection, so the client is rebuilt around a pool that never waits.
+    """
+    import httpx  # noqa: PLC0415 - the SDK's dependency, needed only here
+    from langgraph_sdk import get_client  # noqa: PLC0415 - only the sidecar needs the SDK
+    from langgraph_sdk.client import LangGraphClient  # noqa: PLC0415
+
+    base = get_client(url=url)
+    headers = dict(base.http.client.headers)  # the API key from the environment, if any
+    await base.aclose()
+    size = streams + _REQUESTS + 8
+    return LangGraphClient(
+        httpx.AsyncClient(
+            base_url=url,
+            transport=httpx.AsyncHTTPTransport(
+                retries=5, limits=httpx.Limits(max_connections=size, max_keepalive_connections=size)
+            ),
+            timeout=httpx.Timeout(connect=5, read=300, write=300, pool=None),
+            headers=headers,
+        )
+    )
 
 
 class Sidecar:
@@ -150,7 +129,7 @@ class Sidecar:
         poll: Seconds between two looks for new runs.
         state_path: The JSON state file, or ``None`` to remember nothing across restarts.
         max_runs: Stop after following this many runs to their end.
-        concurrency: Runs followed at the same time, at most.
+        concurrency: Runs streamed at the same time, at most; more wait their turn.
         tracer_provider: Where spans go; the global provider when ``None``.
         meter_provider: Where metrics go; the global provider when ``None``.
         options: What to record, stall thresholds included.
@@ -161,10 +140,10 @@ class Sidecar:
         url: str,
         *,
         assistants: Sequence[str] = (),
-        poll: float = 2.0,
+        poll: float = DEFAULT_POLL,
         state_path: Path | None = None,
         max_runs: int | None = None,
-        concurrency: int = 8,
+        concurrency: int = DEFAULT_CONCURRENCY,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         options: Options | None = None,
@@ -178,10 +157,15 @@ class Sidecar:
         self.max_runs = max_runs
         self.concurrency = concurrency
         self.tracing = Tracing(tracer_provider, meter_provider, options)
-        self.state = _State(state_path)
+        self.state = State(state_path)
         meter = metrics.get_meter("otelstream.sidecar", __version__, meter_provider)
         self._runs_counter = meter.create_counter(
             names.METRIC_SIDECAR_RUNS, unit="{run}", description="Runs followed to their end."
+        )
+        self._untraced_counter = meter.create_counter(
+            names.METRIC_SIDECAR_UNTRACED,
+            unit="{run}",
+            description="Runs the sidecar learned of but could not trace.",
         )
         self._lag = meter.create_histogram(
             names.METRIC_SIDECAR_LAG,
@@ -198,14 +182,17 @@ class Sidecar:
             names.METRIC_SIDECAR_ACTIVE, unit="{run}", description="Runs followed now."
         )
         self.runs_followed = 0
+        self.runs_untraced = 0
         self.reconnects = 0
         self.last_lag: float | None = None
         self.last_poll: float | None = None
         self.connected = False
         self._following: dict[str, asyncio.Task[None]] = {}
+        self._ignored: dict[str, None] = {}  # runs of assistants not followed (bounded)
         self._stop = asyncio.Event()
-        self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._discovery: Discovery | None = None
+        self._follower: Follower | None = None
 
     # ---- status ----------------------------------------------------------------------------
 
@@ -217,6 +204,7 @@ class Sidecar:
             "connected": self.connected,
             "following": len(self._following),
             "runs_followed": self.runs_followed,
+            "runs_untraced": self.runs_untraced,
             "reconnects": self.reconnects,
             "last_lag_s": None if self.last_lag is None else round(self.last_lag, 3),
             "last_poll": self.last_poll,
@@ -225,7 +213,8 @@ class Sidecar:
 
     def _save(self) -> None:
         try:
-            self.state.save(self.status())
+            cursor = self._discovery.cursor if self._discovery is not None else self.state.cursor
+            self.state.save(self.status(), cursor)
         except OSError:
             _internal.internal_error("sidecar state")
 
@@ -243,16 +232,32 @@ class Sidecar:
             loop.call_soon_threadsafe(self._stop.set)
 
     async def run(self) -> None:
-        """Poll for runs and follow them until ``stop()`` or ``max_runs`` is reached."""
-        from langgraph_sdk import get_client  # noqa: PLC0415 - only the sidecar needs the SDK
-
+        """Look for runs and follow them until ``stop()`` or ``max_runs`` is reached."""
         self._loop = asyncio.get_running_loop()
-        self._client = get_client(url=self.url)
+        client = await _client(self.url, self.concurrency)
+        requests = asyncio.Semaphore(_REQUESTS)
+        self._discovery = Discovery(
+            client,
+            known=self._known,
+            on_found=self._take_run,
+            requests=requests,
+            since=self.state.cursor,
+        )
+        self._follower = Follower(
+            client,
+            self.tracing,
+            streams=asyncio.Semaphore(self.concurrency),
+            requests=requests,
+            rejoin_delay=min(self.poll, 1.0),
+            on_event=self._event_seen,
+            on_reconnect=self._reconnected,
+        )
         failures = 0
         try:
             while not self._stop.is_set():
+                began = time.monotonic()
                 try:
-                    await self._discover()
+                    self._take(await self._discovery.look())
                     self.connected = True
                     failures = 0
                 except Exception:
@@ -264,7 +269,10 @@ class Sidecar:
                 self._save()
                 if self._reached_max():
                     break
+                # Looks start every `poll` seconds, however long one takes: a stateless run lives
+                # only while it runs, and a look that waited `poll` after a slow one could miss it.
                 delay = min(self.poll * 2 ** min(failures, 6), _MAX_BACKOFF)
+                delay = max(delay - (time.monotonic() - began), 0.0)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
         finally:
@@ -274,7 +282,7 @@ class Sidecar:
             await asyncio.gather(*tasks, return_exceptions=True)
             self._save()
             with contextlib.suppress(Exception):
-                await self._client.aclose()
+                await client.aclose()
 
     def _reached_max(self) -> bool:
         return self.max_runs is not None and self.runs_followed >= self.max_runs
@@ -283,213 +291,76 @@ class Sidecar:
         self.reconnects += 1
         self._reconnects_counter.add(1)
 
-    async def _discover(self) -> None:
-        client = self._client
-        threads = await client.threads.search(status="busy", limit=100)
-        for thread in threads:
-            thread_id = thread["thread_id"]
-            for run in await client.runs.list(thread_id, limit=20):
-                run_id = str(run["run_id"])
-                if run.get("status") not in _ACTIVE or not self._wanted(run):
-                    continue
-                if run_id in self.state.finished or run_id in self._following:
-                    continue
-                if len(self._following) >= self.concurrency:
-                    return
-                if self.max_runs is not None and (
-                    self.runs_followed + len(self._following) >= self.max_runs
-                ):
-                    return
-                task = asyncio.create_task(self._follow(thread_id, run))
-                self._following[run_id] = task
+    def _event_seen(self, mode: str, event_id: str | None) -> None:
+        published = _event_ms(event_id)
+        if published is not None:
+            self.last_lag = max(time.time() - published / 1000, 0.0)
+            self._lag.record(self.last_lag, {names.GEN_AI_OPERATION_NAME: mode})
 
-    def _wanted(self, run: dict[str, Any]) -> bool:
-        if not self.assistants:
-            return True
-        graph_id = (run.get("metadata") or {}).get("graph_id")
-        return run.get("assistant_id") in self.assistants or graph_id in self.assistants
+    def _known(self, run_id: str) -> bool:
+        return run_id in self._following or run_id in self.state.finished or run_id in self._ignored
+
+    def _take(self, look: Look) -> None:
+        for thread_id in look.vanished:
+            self._untraced(_UNTRACED_DELETED, thread_id)
+
+    def _take_run(self, found: Found) -> None:
+        if self.max_runs is not None and self.runs_followed + len(self._following) >= self.max_runs:
+            # Not taken, so not known: a later sidecar (or this one, under no limit) may take it.
+            return
+        run_id = str(found.run["run_id"])
+        self._following[run_id] = asyncio.create_task(self._follow(found))
+
+    def _untraced(self, reason: str, thread_id: str) -> None:
+        self.runs_untraced += 1
+        self._untraced_counter.add(1, {names.OTELSTREAM_SIDECAR_REASON: reason})
+        _log.warning(
+            names.LOG_SIDECAR_RUN_UNTRACED,
+            reason=reason,
+            thread_id=thread_id,
+            detail="the run's thread was deleted before the sidecar could read its runs",
+        )
 
     # ---- one run ---------------------------------------------------------------------------
 
-    async def _follow(self, thread_id: str, run: dict[str, Any]) -> None:
-        run_id = str(run["run_id"])
-        metadata = run.get("metadata") or {}
-        traceparent = metadata.get("traceparent")
-        parent = None
-        if isinstance(traceparent, str):
-            carrier = {"traceparent": traceparent}
-            if isinstance(metadata.get("tracestate"), str):
-                carrier["tracestate"] = metadata["tracestate"]
-            parent = TraceContextTextMapPropagator().extract(carrier)
-        feed = start_feed(
-            self.tracing,
-            agent_name=str(metadata.get("graph_id") or run.get("assistant_id") or "LangGraph"),
-            conversation_id=thread_id,
-            parent=parent,
-            sees_nested=True,
-        )
-        feed.recorder.set_run_attribute(names.OTELSTREAM_REMOTE_RUN_ID, run_id)
-        if run.get("status") == "running":
-            feed.recorder.set_run_attribute(names.OTELSTREAM_REMOTE_REPLAYED, True)
-        self._active_counter.add(1)
-        outcome, error = names.OUTCOME_CANCELLED, None
+    async def _follow(self, found: Found) -> None:
+        follower = self._follower
+        assert follower is not None
+        run_id = str(found.run["run_id"])
         try:
-            outcome, error = await self._stream(thread_id, run_id, feed)
+            graph = await follower.graph_name(found)
+        except asyncio.CancelledError:
+            self._following.pop(run_id, None)
+            raise
+        if not self._wanted(found, graph):
+            self._following.pop(run_id, None)
+            self._ignored[run_id] = None
+            while len(self._ignored) > _KEEP_IGNORED:
+                del self._ignored[next(iter(self._ignored))]
+            return
+        self._active_counter.add(1)
+        outcome = names.OUTCOME_CANCELLED
+        try:
+            outcome = await follower.trace(found, graph)
+        except Exception:
+            # A bug of otelstream's: the run's trace is ended (``trace``'s finally); fail the
+            # test suite, log in production.
+            if _internal.is_strict():
+                _internal.record_thread_error()
+            _log.debug("otelstream_internal_error", where="sidecar follow", exc_info=True)
         finally:
-            end_feed(self.tracing, feed, outcome, error)
             self._active_counter.add(-1)
             self._runs_counter.add(1, {names.OTELSTREAM_OUTCOME: outcome})
             self._following.pop(run_id, None)
             self.state.done(run_id)
             self.runs_followed += 1
-            self._save()
             if self._reached_max():
                 self._stop.set()
 
-    async def _stream(
-        self, thread_id: str, run_id: str, feed: RemoteFeed
-    ) -> tuple[str, BaseException | None]:
-        client = self._client
-        last_id = "-1"
-        failures = 0
-        while True:
-            try:
-                async for part in client.runs.join_stream(thread_id, run_id, last_event_id=last_id):
-                    if part.id:
-                        last_id = part.id
-                    ns, mode = _split(part.event)
-                    if mode == "error":
-                        return names.OUTCOME_ERROR, await self._error(thread_id, run_id, part.data)
-                    self._observe(feed, ns, mode, part.data, part.id)
-                failures = 0
-                status = (await client.runs.get(thread_id, run_id)).get("status")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if _not_found(exc):
-                    return names.OUTCOME_ERROR, _lost(run_id)
-                if failures == 0:  # one loss, however many attempts it takes to get back
-                    self._reconnected()
-                failures += 1
-                await asyncio.sleep(min(0.25 * 2 ** min(failures, 7), _MAX_BACKOFF))
-                continue
-            if status not in _ACTIVE:
-                return _OUTCOMES.get(str(status), names.OUTCOME_COMPLETED), None
-            # The stream ended but the run goes on (a server restart, a proxy timeout): rejoin.
-            self._reconnected()
-            await asyncio.sleep(min(self.poll, 1.0))
-
-    async def _error(self, thread_id: str, run_id: str, data: Any) -> BaseException:
-        """The error of a run's ``error`` event; ``RunLost`` if the server no longer knows it.
-
-        A server that lost the run (an in-memory server restarted) reports that as an ordinary
-        error event, "Run not found"; only asking for the run tells the two apart.
-        """
-        try:
-            await self._client.runs.get(thread_id, run_id)
-        except Exception as exc:
-            if _not_found(exc):
-                return _lost(run_id)
-        return remote_error(data)
-
-    def _observe(
-        self, feed: RemoteFeed, ns: tuple[str, ...], mode: str, data: Any, event_id: str | None
-    ) -> None:
-        try:
-            feed.event(ns, mode, data)
-            published = _event_ms(event_id)
-            if published is not None:
-                self.last_lag = max(time.time() - published / 1000, 0.0)
-                self._lag.record(self.last_lag, {names.GEN_AI_OPERATION_NAME: mode})
-        except Exception:
-            _internal.internal_error("sidecar observe")
-
-
-# ---- the command line ------------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="otelstream sidecar",
-        description="Follow every run on a LangGraph server and export each as one trace.",
-    )
-    parser.add_argument("--url", help="the LangGraph server, e.g. http://127.0.0.1:2024")
-    parser.add_argument(
-        "--assistant", action="append", default=[], help="follow only this assistant or graph id"
-    )
-    parser.add_argument("--poll", type=float, default=2.0, help="seconds between looks for runs")
-    parser.add_argument(
-        "--state",
-        type=Path,
-        default=Path("otelstream-sidecar.json"),
-        help="JSON file of finished run ids and status",
-    )
-    parser.add_argument("--max-runs", type=int, default=None, help="exit after N runs")
-    parser.add_argument("--concurrency", type=int, default=8, help="runs followed at once")
-    parser.add_argument(
-        "--status", action="store_true", help="print the running sidecar's status line and exit"
-    )
-    return parser
-
-
-def _print_status(path: Path) -> int:
-    try:
-        status = json.loads(path.read_text()).get("status") or {}
-    except (OSError, ValueError):
-        print(f"otelstream sidecar: no state at {path}")
-        return 1
-    age = time.time() - float(status.get("updated") or 0)
-    print(
-        f"otelstream sidecar {status.get('url')}: "
-        f"{'connected' if status.get('connected') else 'DISCONNECTED'}, "
-        f"following {status.get('following', 0)}, followed {status.get('runs_followed', 0)}, "
-        f"reconnects {status.get('reconnects', 0)}, lag {status.get('last_lag_s')} s, "
-        f"updated {age:.1f} s ago"
-    )
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the sidecar until Ctrl-C, ``--max-runs`` or SIGTERM; ``--status`` prints one line."""
-    args = _parser().parse_args(argv)
-    if args.status:
-        return _print_status(args.state)
-    if not args.url:
-        print("otelstream sidecar: --url is required", file=sys.stderr)
-        return 2
-    from otelstream.export import configure  # noqa: PLC0415 - global-free until asked
-
-    telemetry = configure(service_name=os.environ.get("OTEL_SERVICE_NAME") or "otelstream-sidecar")
-    try:
-        sidecar = Sidecar(
-            args.url,
-            assistants=args.assistant,
-            poll=args.poll,
-            state_path=args.state,
-            max_runs=args.max_runs,
-            concurrency=args.concurrency,
-            tracer_provider=telemetry.tracer_provider,
-            meter_provider=telemetry.meter_provider,
-        )
-    except ValueError as exc:
-        print(f"otelstream sidecar: {exc}", file=sys.stderr)
-        telemetry.shutdown(timeout=1.0)
-        return 2
-
-    async def serve() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, sidecar.stop)
-        await sidecar.run()
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        telemetry.shutdown(timeout=5.0)
-    return 0
+    def _wanted(self, found: Found, graph: str) -> bool:
+        if not self.assistants:
+            return True
+        return str(found.run.get("assistant_id")) in self.assistants or graph in self.assistants
 
 
 if __name__ == "__main__":

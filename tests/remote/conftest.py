@@ -63,7 +63,7 @@ def server_workdir(workdir: Path) -> Path:
     The server resolves graph paths against its working directory and keeps its state
     (.langgraph_api) there: a scratch copy keeps the source tree clean.
     """
-    for name in ("agent.py", "langgraph.json"):
+    for name in ("agent.py", "workflow.py", "langgraph.json"):
         shutil.copy(SERVER_DIR / name, workdir / name)
     return workdir
 

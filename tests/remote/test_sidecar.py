@@ -15,7 +15,7 @@ from otelstream import Options, names
 from otelstream.remote import sidecar as sidecar_module
 from otelstream.remote.sidecar import SIDECAR_STREAM_MODES, Sidecar
 
-from .conftest import is_run, span_tree
+from .conftest import span_tree
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -55,7 +55,7 @@ def _wait(predicate: Any, timeout: float = 15.0) -> None:
 
 
 def _runs(spans: Any) -> list[Any]:
-    return [s for s in spans if is_run(s)]
+    return [s for s in spans if names.OTELSTREAM_REMOTE_RUN_ID in (s.attributes or {})]
 
 
 def _traced(exporter: Any) -> list[str]:
