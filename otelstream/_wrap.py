@@ -20,6 +20,7 @@ from otelstream._callbacks import SpanCallbackHandler, StreamingSpanCallbackHand
 from otelstream._instruments import Instruments
 from otelstream._record import RunRecorder
 from otelstream._request import SKIP, Plan, add_handler, plan
+from otelstream._server import parent_from_metadata, run_id
 from otelstream._watchdog import Watchdog
 from otelstream._work import ToolMark
 from otelstream.options import Options
@@ -70,11 +71,14 @@ class Tracing:
             self.options,
             agent_name=plan_.agent_name or str(getattr(graph, "name", None) or "LangGraph"),
             conversation_id=plan_.conversation_id,
-            parent=None,
+            parent=parent_from_metadata(plan_.effective_config),
             sees_nested=plan_.sees_nested,
             reads_tasks=plan_.reads_tasks,
             marks_tools=plan_.marks_tools,
         )
+        run_id_ = run_id(plan_.effective_config)
+        if run_id_ is not None:
+            recorder.span.set_attribute(names.LANGGRAPH_RUN_ID, run_id_)
         self.watchdog.watch(recorder)
         return recorder, add_handler(plan_, self._handler_type(recorder))
 
