@@ -89,6 +89,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
+def stop_traced_server(server: TracedServer) -> None:
+    """Stop ``server``, its whole process group."""
+    _stop(server.process)
+
+
 def server_env(endpoint: str) -> dict[str, str]:
     """The server's environment: the caller's, minus its ``OTEL_*``, plus the test's ``OTEL_*``."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
@@ -115,29 +120,51 @@ def server_env(endpoint: str) -> dict[str, str]:
     return env
 
 
-def start_traced_server(venv: Path, workdir: Path, endpoint: str) -> TracedServer:
-    """Start the README's command in ``workdir`` and wait until the server answers ``/ok``."""
+def auto_instrumentation_dir(venv: Path) -> str:
+    """Where ``opentelemetry-instrument`` finds its ``sitecustomize.py`` in ``venv``."""
+    result = subprocess.run(  # noqa: S603 - our own venv's interpreter
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import opentelemetry.instrumentation.auto_instrumentation as m, os; "
+            "print(os.path.dirname(m.__file__))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def start_traced_server(
+    venv: Path, workdir: Path, endpoint: str, *, via_pythonpath: bool = False
+) -> TracedServer:
+    """Start the README's command in ``workdir`` and wait until the server answers ``/ok``.
+
+    By default the command is ``opentelemetry-instrument langgraph dev ...``. With
+    ``via_pythonpath`` it is ``langgraph dev --config langgraph.json ...`` with ``PYTHONPATH``
+    naming the auto-instrumentation directory first: what ``opentelemetry-instrument`` itself
+    does, and what a container's environment can do where its entrypoint cannot be wrapped.
+    """
     for name in ("graph.py", "langgraph.json"):
         shutil.copy(GRAPH_DIR / name, workdir / name)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = workdir / "server.log"
-    command = [
-        str(venv / "bin" / "opentelemetry-instrument"),
-        str(venv / "bin" / "langgraph"),
-        "dev",
-        "--no-browser",
-        "--no-reload",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    dev = ["dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)]
+    env = server_env(endpoint)
+    if via_pythonpath:
+        command = [str(venv / "bin" / "langgraph"), *dev, "--config", "langgraph.json"]
+        env["PYTHONPATH"] = os.pathsep.join([auto_instrumentation_dir(venv), env["PYTHONPATH"]])
+    else:
+        command = [str(venv / "bin" / "opentelemetry-instrument"), str(venv / "bin" / "langgraph")]
+        command += dev
     with log.open("ab") as out:
         process = subprocess.Popen(  # noqa: S603 - our own venv's binaries
             command,
             cwd=workdir,
-            env=server_env(endpoint),
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -152,6 +179,12 @@ def start_traced_server(venv: Path, workdir: Path, endpoint: str) -> TracedServe
 
 
 @pytest.fixture(scope="session")
+def traced_venv() -> Path:
+    """The traced server venv (built on first use, then cached)."""
+    return _build_venv()
+
+
+@pytest.fixture(scope="session")
 def receiver() -> Iterator[OtlpReceiver]:
     """The OTLP/HTTP receiver the traced server exports to."""
     server = OtlpReceiver()
@@ -163,12 +196,12 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 @pytest.fixture(scope="session")
 def traced_server(
-    receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
+    traced_venv: Path, receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TracedServer]:
     """``opentelemetry-instrument langgraph dev`` running ``tests/server/graph`` (``pipeline``)."""
-    venv = _build_venv()
-    server = start_traced_server(venv, tmp_path_factory.mktemp("traced-server"), receiver.url)
+    workdir = tmp_path_factory.mktemp("traced-server")
+    server = start_traced_server(traced_venv, workdir, receiver.url)
     try:
         yield server
     finally:
-        _stop(server.process)
+        stop_traced_server(server)
