@@ -4,8 +4,8 @@ The server runs exactly the README's zero-code setup:
 ``opentelemetry-instrument langgraph dev --no-browser --no-reload --host 127.0.0.1 --port P``, from
 a venv with langgraph-cli[inmem] and this checkout's ``otelstream[server]``
 (``scripts/langgraph_server_traced.sh``, built here on first use and cached), configured only by
-``OTEL_*`` variables. One server and one receiver serve the whole session; the server is always
-stopped, its whole process group.
+``OTEL_*`` variables. One receiver serves the session and one server each test module that asks
+for it: it stops, its whole process group, when the module's tests are done.
 """
 
 from __future__ import annotations
@@ -194,11 +194,12 @@ def receiver() -> Iterator[OtlpReceiver]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def traced_server(
     traced_venv: Path, receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TracedServer]:
     """``opentelemetry-instrument langgraph dev`` running ``tests/server/graph`` (``pipeline``)."""
+    # Module scope: an idle server still polls its queue, so it does not outlive its tests.
     workdir = tmp_path_factory.mktemp("traced-server")
     server = start_traced_server(traced_venv, workdir, receiver.url)
     try:
