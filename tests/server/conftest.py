@@ -138,7 +138,12 @@ def auto_instrumentation_dir(venv: Path) -> str:
 
 
 def start_traced_server(
-    venv: Path, workdir: Path, endpoint: str, *, via_pythonpath: bool = False
+    venv: Path,
+    workdir: Path,
+    endpoint: str,
+    *,
+    via_pythonpath: bool = False,
+    extra_env: dict[str, str] | None = None,
 ) -> TracedServer:
     """Start the README's command in ``workdir`` and wait until the server answers ``/ok``.
 
@@ -146,6 +151,7 @@ def start_traced_server(
     ``via_pythonpath`` it is ``langgraph dev --config langgraph.json ...`` with ``PYTHONPATH``
     naming the auto-instrumentation directory first: what ``opentelemetry-instrument`` itself
     does, and what a container's environment can do where its entrypoint cannot be wrapped.
+    ``extra_env`` is added to (and overrides) the server's environment.
     """
     for name in ("graph.py", "langgraph.json"):
         shutil.copy(GRAPH_DIR / name, workdir / name)
@@ -153,7 +159,7 @@ def start_traced_server(
     url = f"http://127.0.0.1:{port}"
     log = workdir / "server.log"
     dev = ["dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)]
-    env = server_env(endpoint)
+    env = {**server_env(endpoint), **(extra_env or {})}
     if via_pythonpath:
         command = [str(venv / "bin" / "langgraph"), *dev, "--config", "langgraph.json"]
         env["PYTHONPATH"] = os.pathsep.join([auto_instrumentation_dir(venv), env["PYTHONPATH"]])
