@@ -59,6 +59,9 @@ LANGGRAPH_TRIGGERS: Final = "langgraph.triggers"
 """Channels (or ``branch:…``/``__pregel_push``) that triggered the task."""
 LANGGRAPH_CHECKPOINT_NS: Final = "langgraph.checkpoint_ns"
 """The task's checkpoint namespace, ``node:<task id>`` with ``|`` segments inside subgraphs."""
+LANGGRAPH_RUN_ID: Final = "langgraph.run.id"
+"""Run span: the LangGraph server's id of the run (``configurable.run_id``/``metadata.run_id`` of
+the run's config), else the config's own ``run_id``."""
 EVENT_CUSTOM: Final = "langgraph.custom"
 """One ``get_stream_writer`` write, on the span of the tool call or task that wrote it, stamped
 when it was written."""

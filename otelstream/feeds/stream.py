@@ -19,6 +19,7 @@ from otelstream import __version__, _internal, names
 from otelstream._watchdog import Watchdog
 from otelstream.feeds.callbacks import SpanCallbackHandler, StreamingSpanCallbackHandler
 from otelstream.feeds.request import Plan, add_handler, plan
+from otelstream.feeds.server import parent_from_metadata, run_id
 from otelstream.feeds.writer import tap_config
 from otelstream.options import Options
 from otelstream.record.instruments import Instruments
@@ -71,8 +72,11 @@ class Tracing:
             name=plan_.name,
             agent=plan_.agent,
             conversation_id=plan_.conversation_id,
-            parent=None,
+            parent=parent_from_metadata(plan_.effective_config),
         )
+        run_id_ = run_id(plan_.effective_config)
+        if run_id_ is not None:
+            recorder.span.set_attribute(names.LANGGRAPH_RUN_ID, run_id_)
         self.watchdog.watch(recorder)
         config = add_handler(plan_, self._handler_type(recorder))
         if plan_.taps_writes:
