@@ -41,12 +41,12 @@ apt_install() {
 }
 
 # ---- run the installs side by side ----------------------------------------------------------
-declare -A jobs=() hints=()
+declare -A pids=() hints=()
 start() {  # start NAME HINT COMMAND...: run COMMAND in the background, logging to .cache/NAME.log
     local name=$1 hint=$2
     shift 2
     "$@" >".cache/$name.log" 2>&1 &
-    jobs[$name]=$!
+    pids[$name]=$!
     hints[$name]=$hint
 }
 
@@ -63,8 +63,8 @@ start langgraph-server "with network access run: bash scripts/langgraph_server.s
     bash scripts/langgraph_server.sh
 
 failed=0
-for name in "${!jobs[@]}"; do
-    if wait "${jobs[$name]}"; then
+for name in "${!pids[@]}"; do
+    if wait "${pids[$name]}"; then
         tail -n 1 ".cache/$name.log"
     else
         echo "make test: could not install $name (log: .cache/$name.log); ${hints[$name]}" >&2
