@@ -19,8 +19,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check otelstream tests benchmarks scripts
 	$(VENV)/bin/mypy otelstream
 
+# provision.sh installs the tools and servers the tests need (cached in .cache/), so no test
+# skips; core_suites.sh then runs the core suites on every other CPython 3.10+ on the machine.
 test: lint
+	bash scripts/provision.sh
 	$(PY) -m pytest
+	bash scripts/core_suites.sh $(PY)
 
 # make bench PEERS=.cache/bench-peers-venv/bin/python adds OpenInference and OpenLLMetry
 # (build that venv with scripts/bench_peers.sh).

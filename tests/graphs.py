@@ -4,6 +4,11 @@ Every builder returns a newly compiled graph with its own ``FakeStreamingChatMod
 counter is per instance), so two calls give two graphs that behave identically: build one for
 the bare run and one for the traced run. Each graph has a matching ``*_input()`` function.
 Pass ``checkpointer=InMemorySaver()`` (and a ``thread_id`` in the config) to persist state.
+
+Nodes take LangGraph's injected ``config`` and ``writer`` and hand the config to the model: before
+Python 3.11 asyncio cannot carry the config through the context into a node run by ``astream``,
+so ``get_stream_writer()`` and a config-less ``model.invoke`` would fail or lose their callbacks
+there (LangGraph documents the same for its own users).
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode, tools_condition
-from langgraph.types import Send
+from langgraph.types import Send, StreamWriter
 from typing_extensions import TypedDict
 
 from otelstream.testing import FakeStreamingChatModel, tool_call, tool_calls
 
 if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
     from langgraph.checkpoint.base import BaseCheckpointSaver
     from langgraph.graph.state import CompiledStateGraph
 
@@ -47,10 +53,9 @@ def linear_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledSta
     def prepare(state: ChatState) -> dict[str, Any]:
         return {"count": state["count"] + 1}
 
-    def chat(state: ChatState) -> dict[str, Any]:
-        writer = get_stream_writer()
+    def chat(state: ChatState, config: RunnableConfig, writer: StreamWriter) -> dict[str, Any]:
         writer({"phase": "before-model"})
-        answer = model.invoke(state["messages"])
+        answer = model.invoke(state["messages"], config)
         writer({"phase": "after-model", "chars": len(str(answer.content))})
         return {"messages": [answer], "count": state["count"] + 1}
 
@@ -96,10 +101,9 @@ def fan_out_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledSt
     def fan_out(state: FanOutState) -> list[Send]:
         return [Send("work", {"item": item}) for item in state["items"]]
 
-    def work(arg: WorkItem) -> dict[str, Any]:
-        writer = get_stream_writer()
+    def work(arg: WorkItem, config: RunnableConfig, writer: StreamWriter) -> dict[str, Any]:
         writer({"working_on": arg["item"]})
-        answer = model.invoke([HumanMessage(content=arg["item"])])
+        answer = model.invoke([HumanMessage(content=arg["item"])], config)
         return {"results": [f"{arg['item']}:{answer.content}"]}
 
     builder = StateGraph(FanOutState)
@@ -116,10 +120,11 @@ def subgraph_graph(checkpointer: BaseCheckpointSaver | None = None) -> CompiledS
     writes custom events."""
     model = FakeStreamingChatModel(responses=[AIMessage(content="from the inside")])
 
-    def inner_chat(state: ChatState) -> dict[str, Any]:
-        writer = get_stream_writer()
+    def inner_chat(
+        state: ChatState, config: RunnableConfig, writer: StreamWriter
+    ) -> dict[str, Any]:
         writer({"inner": "start"})
-        answer = model.invoke(state["messages"])
+        answer = model.invoke(state["messages"], config)
         writer({"inner": "end"})
         return {"messages": [answer], "count": state["count"] + 1}
 

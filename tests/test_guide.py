@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from helpers import by_op, events, one, parent_of, run_span
@@ -15,6 +16,11 @@ from otelstream import names
 from otelstream.testing import FakeStreamingChatModel, tool_call
 
 QUESTION = {"messages": [{"role": "user", "content": "What is the weather in SF?"}]}
+
+# create_agent's async model node calls the model without its config. Before Python 3.11 asyncio
+# cannot carry that config to the call through the context, so no callback sees the model run
+# (LangGraph's "messages" mode yields no tokens there either) and there is no chat span to record.
+ASYNC_AGENT_CHATS = 2 if sys.version_info >= (3, 11) else 0
 
 
 @tool
@@ -44,10 +50,10 @@ def _agent(tracer_provider: Any, tool_: Any) -> Any:
     )
 
 
-def _check_agent_spans(got: list[Any], tool_name: str) -> None:
+def _check_agent_spans(got: list[Any], tool_name: str, chats: int = 2) -> None:
     run = run_span(got)
     assert run.attributes[names.OTELSTREAM_OUTCOME] == "completed"
-    assert len(by_op(got, "chat")) == 2
+    assert len(by_op(got, "chat")) == chats
     tool_span = one(got, f"execute_tool {tool_name}")
     assert tool_span.attributes[names.GEN_AI_TOOL_CALL_ID] == "call_1"
     assert parent_of(got, tool_span).attributes[names.LANGGRAPH_NODE] == "tools"
@@ -71,7 +77,7 @@ async def test_agent_progress_updates_async(tracer_provider, spans):
         step async for chunk in agent.astream(QUESTION, stream_mode="updates") for step in chunk
     ]
     assert steps == ["model", "tools", "model"]
-    _check_agent_spans(spans(), "get_weather")
+    _check_agent_spans(spans(), "get_weather", chats=ASYNC_AGENT_CHATS)
 
 
 def test_llm_tokens_messages(tracer_provider, spans):
@@ -123,4 +129,4 @@ async def test_multiple_modes_async(tracer_provider, spans):
     agent = _agent(tracer_provider, get_weather_with_progress)
     modes = [m async for m, _ in agent.astream(QUESTION, stream_mode=["updates", "custom"])]
     assert modes == ["updates", "custom", "custom", "updates", "updates"]
-    _check_agent_spans(spans(), "get_weather_with_progress")
+    _check_agent_spans(spans(), "get_weather_with_progress", chats=ASYNC_AGENT_CHATS)

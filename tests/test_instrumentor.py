@@ -28,6 +28,8 @@ from otelstream.testing import FakeStreamingChatModel
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from langchain_core.runnables import RunnableConfig
+
 
 @pytest.fixture
 def instrumented(tracer_provider, meter_provider) -> Iterator[OtelStreamInstrumentor]:
@@ -143,8 +145,10 @@ async def test_node_calling_other_graph_ainvoke_nests(instrumented, spans):
     """Async: a node awaiting other_graph.ainvoke nests the inner work under its task span."""
     other = chat_graph(FakeStreamingChatModel(responses=[final("inner")]))
 
-    async def caller(state: MessagesState) -> dict[str, Any]:
-        return {"messages": (await other.ainvoke(state))["messages"][-1:]}
+    # The node passes its config on, as LangGraph asks before Python 3.11, where asyncio cannot
+    # carry it to the inner call through the context.
+    async def caller(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+        return {"messages": (await other.ainvoke(state, config))["messages"][-1:]}
 
     outer = StateGraph(MessagesState)
     outer.add_node("caller", caller)

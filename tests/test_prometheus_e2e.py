@@ -4,7 +4,6 @@ the overview dashboard's run and tool panels show agents and workflows from a tr
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import threading
@@ -58,12 +57,11 @@ def get_json(url: str) -> Any:
 
 @pytest.fixture
 def prometheus_binary() -> Path:
-    """Debian's prometheus server; fail under CI when it is missing, skip locally."""
+    """Debian's prometheus server; the test fails, with what to run, when it is missing."""
     if not PROMETHEUS.exists():
-        message = f"{PROMETHEUS} is missing (apt-get install prometheus)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        pytest.fail(
+            f"{PROMETHEUS} is missing: run scripts/provision.sh (make test does)", pytrace=False
+        )
     return PROMETHEUS
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shutil
 import socket
@@ -142,14 +141,13 @@ def all_spans(traces_lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def require_tool(name: str, install_hint: str) -> str:
-    """The path of an external tool; fail under CI when it is missing, skip locally."""
+def require_tool(name: str) -> str:
+    """The path of an external tool; the test fails, with what to run, when it is missing."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed ({install_hint})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        pytest.fail(
+            f"{name} is not installed: run scripts/provision.sh (make test does)", pytrace=False
+        )
     return path
 
 

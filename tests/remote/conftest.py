@@ -1,7 +1,7 @@
 """A real LangGraph server (``langgraph dev``, in-memory) on loopback, for the remote tests.
 
 The server runs from its own virtualenv (``scripts/langgraph_server.sh``), never the project's.
-Without it the tests skip, unless ``CI`` is set: then they fail.
+Without it the tests fail with the command that provisions it; they never skip.
 """
 
 from __future__ import annotations
@@ -47,13 +47,13 @@ def _ready(url: str) -> bool:
 
 
 def require_server_venv() -> Path:
-    """The ``langgraph`` binary of the server venv; skips without it, fails when ``CI`` is set."""
+    """The ``langgraph`` binary of the server venv; the test fails, with what to run, without it."""
     binary = VENV / "bin" / "langgraph"
     if not binary.exists():
-        reason = f"no LangGraph server venv at {VENV}: run scripts/langgraph_server.sh"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        pytest.fail(
+            f"no LangGraph server venv at {VENV}: run scripts/provision.sh (make test does)",
+            pytrace=False,
+        )
     return binary
 
 
