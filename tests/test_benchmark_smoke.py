@@ -25,7 +25,7 @@ def test_quick_benchmark_reports_every_workload_mode_and_contender(tmp_path: Pat
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=420,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -43,19 +43,25 @@ def test_quick_benchmark_reports_every_workload_mode_and_contender(tmp_path: Pat
             ("W1", "updates+messages+custom"),
             ("W2", "updates+messages+custom"),
             ("W3", "updates"),
+            ("W4", "updates+messages+custom"),
         )
         for mode in ("sync", "async")
         for contender in LOCAL
     }
     assert rows == expected
-    # The SDK floor replays exactly what otelstream recorded; the no-op contender exports nothing.
+    # The SDK floor replays exactly what otelstream recorded (spans, events and metric points);
+    # the no-op contender exports nothing.
     # trace_chunks=False records the same spans; it stops making the model stream, so only where
     # the caller does not stream messages itself (W3) do its chat spans lose their chunk events.
-    spans_events = {(row[0], row[1], row[2]): (row[-2], row[-1]) for row in table}
+    spans_events = {(row[0], row[1], row[2]): (row[-3], row[-2]) for row in table}
+    points = {(row[0], row[1], row[2]): row[-1] for row in table}
     for workload, mode, _ in expected:
         traced = spans_events[(workload, mode, "otelstream")]
         assert int(traced[0]) > 0
         assert spans_events[(workload, mode, "sdk-floor")] == traced
+        assert int(points[(workload, mode, "otelstream")]) > 0
+        assert points[(workload, mode, "sdk-floor")] == points[(workload, mode, "otelstream")]
+        assert points[(workload, mode, "otelstream-noop")] == "0"
         assert spans_events[(workload, mode, "otelstream-noop")] == ("0", "0")
         untimed = spans_events[(workload, mode, "otelstream-nochunks")]
         assert untimed[0] == traced[0]
