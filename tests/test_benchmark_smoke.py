@@ -117,3 +117,34 @@ def test_quick_instruction_count_reports_each_run_under_callgrind(tmp_path: Path
     bare, traced = table[("W2", "sync", "bare")], table[("W2", "sync", "otelstream")]
     assert bare[1] == "1.000"
     assert float(traced[0]) > float(bare[0]) > 0
+
+
+def test_quick_unit_costs_report_one_span_and_one_point_per_node(tmp_path: Path) -> None:
+    """`python -m benchmarks.unit_costs --quick` exits 0, and its slopes count what a node adds:
+    one span and one task-duration point with the SDK, none on the no-op providers."""
+    out = tmp_path / "units.md"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.unit_costs", "--quick", "--cases", "nodes"]
+        + ["--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    table = {
+        tuple(row[:3]): row[3:]
+        for row in (
+            [cell.strip() for cell in line.strip("|").split("|")]
+            for line in out.read_text().splitlines()
+            if line.startswith("| nodes | node")
+        )
+    }
+    traced = table[("nodes", "node (span + its points)", "otelstream")]
+    nometer = table[("nodes", "node (span + its points)", "otelstream-nometer")]
+    noop = table[("nodes", "node (span + its points)", "otelstream-noop")]
+    # After the unit column: cost, spans, events, points, dropped.
+    assert traced[1:4] == ["1.000", "0.000", "1.000"]
+    assert nometer[1:4] == ["1.000", "0.000", "0.000"]
+    assert noop[1:4] == ["0.000", "0.000", "0.000"]
