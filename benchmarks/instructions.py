@@ -15,7 +15,9 @@ included (LangGraph's pool threads, the SDK's export thread, otelstream's watchd
 Instructions are not time: they leave out cache misses, lock hand-offs between threads and the
 like, which the wall-clock benchmark does see. Read the two together. Needs valgrind (Debian's
 ``valgrind`` package, headers included) and gcc; slow (about a minute of start-up per process),
-so W1 streams 2,000 chunks here: the cost per chunk is what it measures. ``--quick`` (the test
+so W1 streams 2,000 chunks here: the cost per chunk is what it measures. W4 keeps its real
+latencies: callgrind counts no instructions while a thread sleeps, so its counts are the CPU work
+of a run whose wall clock is mostly waiting. ``--quick`` (the test
 suite's smoke test) runs the tiny sizes with one warm-up and one measured run.
 """
 
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run (smoke test)")
-    parser.add_argument("--workloads", default="W1,W2,W3")
+    parser.add_argument("--workloads", default=",".join(workloads.WORKLOADS))
     parser.add_argument("--modes", default="sync,async")
     parser.add_argument("--contenders", help="comma-separated (bare always runs)")
     parser.add_argument("--peers-python", default=os.environ.get(PEERS_ENV))
@@ -163,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         f"- Machine: {host['nproc']} CPUs, {host['cpu']}, {host['os']}; Python "
         f"{sys.version.split()[0]}",
         f"- Sizes: W1 = {plan.sizes.w1_chunks} chunks, W2/W3 = {plan.sizes.w2_rounds} tool rounds "
-        f"and a {plan.sizes.w2_answer_chunks}-chunk answer; {plan.runs} measured runs after "
+        f"and a {plan.sizes.w2_answer_chunks}-chunk answer, W4 = {plan.sizes.w4_rounds} tool "
+        f"rounds and a {plan.sizes.w4_answer_tokens}-token answer at a hosted model's pace; "
+        f"{plan.runs} measured runs after "
         f"{plan.warmup} warm-up runs per process; every thread's instructions between the start "
         "and the end of each run",
         "",

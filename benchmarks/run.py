@@ -6,11 +6,13 @@ Each contender runs in its own process per workload and mode (``benchmarks.worke
 monkey-patching instrumentors and peak RSS never mix. After warm-up runs, rounds are interleaved:
 every round runs each contender once, bare first; a contender's ratio is computed within each
 round (contender / bare) and the table shows the median of those ratios, which cancels slow drift
-of a shared machine better than a ratio of medians.
+of a shared machine better than a ratio of medians. The same goes for the process CPU time of a
+run and for the differences to bare (in ms of wall clock and of CPU), which matter most on W4,
+where the model's latency dominates the wall clock.
 
-Peers (OpenInference, OpenLLMetry) run only with ``--peers-python`` (or
-``OTELSTREAM_BENCH_PEERS_PYTHON``): the interpreter of a separate virtual environment that has
-them installed, so they never enter otelstream's own environment.
+Peers (OpenInference, OpenLLMetry, the OpenTelemetry project's genai-langchain) run only with
+``--peers-python`` (or ``OTELSTREAM_BENCH_PEERS_PYTHON``): the interpreter of a separate virtual
+environment that has them installed, so they never enter otelstream's own environment.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ LOCAL = (
     "sdk-floor",
 )
 """Contenders from otelstream's own environment (``benchmarks.worker`` says what each is)."""
-PEERS = ("openinference", "openllmetry")
+PEERS = ("openinference", "openllmetry", "otel-genai")
 PEERS_ENV = "OTELSTREAM_BENCH_PEERS_PYTHON"
 
 
@@ -50,14 +52,23 @@ class Plan:
     """How much to run."""
 
     sizes: workloads.Sizes
-    warmup: int
+    warmup: dict[str, int]
     rounds: dict[str, int]
 
 
-QUICK = Plan(workloads.QUICK, warmup=1, rounds={"W1": 1, "W2": 1, "W3": 1})
+QUICK = Plan(
+    workloads.QUICK,
+    warmup={"W1": 1, "W2": 1, "W3": 1, "W4": 1},
+    rounds={"W1": 1, "W2": 1, "W3": 1, "W4": 1},
+)
 # Rounds enough for the median ratio to settle on a shared 2-core machine (bare-again shows how
-# far it still drifts).
-FULL = Plan(workloads.FULL, warmup=2, rounds={"W1": 16, "W2": 40, "W3": 40})
+# far it still drifts). A W4 run lasts about 5 s, almost all of it sleeping, so its ratios are
+# close to 1 in every round and a few rounds suffice; its CPU differences are what it measures.
+FULL = Plan(
+    workloads.FULL,
+    warmup={"W1": 2, "W2": 2, "W3": 2, "W4": 1},
+    rounds={"W1": 16, "W2": 40, "W3": 40, "W4": 5},
+)
 
 
 class WorkerError(RuntimeError):
@@ -154,10 +165,16 @@ class Result:
     contender: str
     runs: list[dict[str, Any]] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
+    cpu_ratios: list[float] = field(default_factory=list)
+    extra_ms: list[float] = field(default_factory=list)
+    extra_cpu_ms: list[float] = field(default_factory=list)
     rss_mb: float = 0.0
 
     def median_ms(self) -> float:
         return statistics.median(run["ms"] for run in self.runs)
+
+    def median_cpu_ms(self) -> float:
+        return statistics.median(run["cpu_ms"] for run in self.runs)
 
     def spread(self) -> str:
         """The 25th to 75th percentile of the per-round ratios."""
@@ -193,17 +210,22 @@ def bench_group(
                 notes.append(f"{name} skipped on {workload}/{mode}: {error}")
                 worker.kill()
         results = {name: Result(workload, mode, name) for name in workers}
-        for _ in range(plan.warmup):
+        for _ in range(plan.warmup[workload]):
             for worker in workers.values():
                 worker.run()
         for _ in range(plan.rounds[workload]):
-            round_ms: dict[str, float] = {}
+            round_runs: dict[str, dict[str, Any]] = {}
             for name, worker in workers.items():
                 run = worker.run()
                 results[name].runs.append(run)
-                round_ms[name] = run["ms"]
-            for name in workers:
-                results[name].ratios.append(round_ms[name] / round_ms["bare"])
+                round_runs[name] = run
+            bare = round_runs["bare"]
+            for name, run in round_runs.items():
+                result = results[name]
+                result.ratios.append(run["ms"] / bare["ms"])
+                result.cpu_ratios.append(run["cpu_ms"] / bare["cpu_ms"])
+                result.extra_ms.append(run["ms"] - bare["ms"])
+                result.extra_cpu_ms.append(run["cpu_ms"] - bare["cpu_ms"])
         for name, worker in workers.items():
             results[name].rss_mb = worker.quit()
     finally:
@@ -254,11 +276,16 @@ def render(
         f"- Sizes{' (--quick)' if quick else ''}: W1 = one LLM call streaming "
         f"{sizes.w1_chunks} chunks; W2 = create_agent tool loop of {sizes.w2_rounds} rounds "
         f"(2 custom events per tool) then a {sizes.w2_answer_chunks}-chunk answer, "
-        f'stream_mode=["updates","messages","custom"]; W3 = W2 with stream_mode="updates"'
+        f'stream_mode=["updates","messages","custom"]; W3 = W2 with stream_mode="updates"; '
+        f"W4 = W2's shape at a hosted model's pace: {sizes.w4_rounds} tool round(s) of "
+        f"{sizes.w4_tool_s * 1000:g} ms, every model call {sizes.w4_first_token_s * 1000:g} ms "
+        f"to its first chunk and {sizes.w4_token_gap_s * 1000:g} ms between chunks, then a "
+        f"{sizes.w4_answer_tokens}-token answer, consumed like W2"
     )
     lines.append(
-        f"- Method: one process per contender x workload x mode; {plan.warmup} warm-up run(s); "
-        f"rounds W1/W2/W3 = {plan.rounds['W1']}/{plan.rounds['W2']}/{plan.rounds['W3']}, "
+        f"- Method: one process per contender x workload x mode; warm-up runs "
+        f"{'/'.join(map(str, plan.warmup.values()))}; "
+        f"rounds {'/'.join(plan.rounds)} = {'/'.join(map(str, plan.rounds.values()))}, "
         "each round runs every contender once (bare first); ratio = median over rounds of "
         "(contender ms / bare ms in the same round); spread = the 25th to 75th percentile of "
         "those ratios; bare-again is a second bare process, so its distance from 1.00 is the "
@@ -270,22 +297,33 @@ def render(
         "otelstream uses default Options"
     )
     lines.append(
+        "- CPU = the worker process's CPU time (every thread) from the start of a run until its "
+        "spans are flushed and its metrics collected; +ms and +CPU ms = median over rounds of "
+        "(contender - bare in the same round)"
+    )
+    lines.append(
         "- Peak RSS = the worker process's ru_maxrss (includes imports and warm-up); "
-        "chunks = chunks the consumer received per run; spans / events = exported per run"
+        "chunks = chunks the consumer received per run; spans / events = exported per run; "
+        "points = metric measurements per run (histogram recordings plus counter increments)"
     )
     lines.append("")
     lines.append(
         "| workload | mode | contender | chunks/run | median ms | ratio to bare | spread "
-        "| peak RSS MB | spans/run | span events/run |"
+        "| +ms | CPU ms | CPU ratio | +CPU ms "
+        "| peak RSS MB | spans/run | span events/run | metric points/run |"
     )
-    lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for result in results:
         stream_mode = "updates" if result.workload == "W3" else "updates+messages+custom"
         lines.append(
             f"| {result.workload} | {result.mode} ({stream_mode}) | {result.contender} "
             f"| {result.per_run('chunks')} | {result.median_ms():.1f} "
-            f"| {statistics.median(result.ratios):.2f} | {result.spread()} | {result.rss_mb:.1f} "
-            f"| {result.per_run('spans')} | {result.per_run('events')} |"
+            f"| {statistics.median(result.ratios):.2f} | {result.spread()} "
+            f"| {statistics.median(result.extra_ms):+.1f} | {result.median_cpu_ms():.1f} "
+            f"| {statistics.median(result.cpu_ratios):.2f} "
+            f"| {statistics.median(result.extra_cpu_ms):+.1f} | {result.rss_mb:.1f} "
+            f"| {result.per_run('spans')} | {result.per_run('events')} "
+            f"| {result.per_run('points')} |"
         )
     if notes:
         lines.append("")

@@ -2,7 +2,8 @@
 
 Protocol: the worker prints ``@@`` + a JSON object per line on stdout (anything else a library
 prints is ignored). First ``{"ready": ..., "versions": ...}``; then for each ``run`` line read
-on stdin, one ``{"ms", "chunks", "spans", "events", "dropped_events"}``; on ``quit``,
+on stdin, one ``{"ms", "cpu_ms", "chunks", "spans", "events", "points", "dropped_events"}``; on
+``quit``,
 ``{"rss_mb": ...}`` (the process's peak resident set size) and exit.
 
 Contenders:
@@ -19,10 +20,18 @@ Contenders:
         (``benchmarks.floor``): what recording that telemetry costs the SDK alone.
     openinference: ``openinference-instrumentation-langchain``'s ``LangChainInstrumentor``.
     openllmetry: ``opentelemetry-instrumentation-langchain``'s ``LangchainInstrumentor``.
+    otel-genai: the OpenTelemetry project's own ``opentelemetry-instrumentation-genai-langchain``
+        (``LangChainInstrumentor`` in ``opentelemetry.instrumentation.genai.langchain``).
 
 Every traced contender exports to an ``InMemorySpanExporter`` through a ``BatchSpanProcessor``
 (the production setup: export happens on the SDK's worker thread) and records metrics into an
 SDK ``MeterProvider`` with an ``InMemoryMetricReader``.
+
+``ms`` is the wall clock of the run. ``cpu_ms`` is the CPU time of the whole process (every
+thread: LangGraph's pool, the SDK's export thread, a tracer's own threads) from the start of the
+run until its spans are flushed and its metrics collected, so a tracer's export work is counted
+wherever the batch processor's schedule happens to put it. ``points`` counts the metric
+measurements of the run: histogram recordings plus the amounts added to counters.
 """
 
 from __future__ import annotations
@@ -41,7 +50,13 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import (
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    MetricsData,
+    NumberDataPoint,
+    Sum,
+)
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -59,6 +74,7 @@ _PACKAGES = {
     "otelstream": "otelstream",
     "openinference": "openinference-instrumentation-langchain",
     "openllmetry": "opentelemetry-instrumentation-langchain",
+    "otel-genai": "opentelemetry-instrumentation-genai-langchain",
 }
 
 
@@ -97,16 +113,34 @@ class Telemetry:
         self.tracer_provider.add_span_processor(BatchSpanProcessor(self.exporter))
         self.reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        self._measurements = 0
 
-    def drain(self) -> tuple[int, int, int]:
-        """Spans, span events and events dropped by span limits since the last drain."""
+    def drain(self) -> tuple[int, int, int, int]:
+        """Spans, span events, metric measurements and events dropped by span limits since the
+        last drain."""
         self.tracer_provider.force_flush()
         spans = self.exporter.get_finished_spans()
         self.exporter.clear()
-        self.reader.get_metrics_data()
+        total = _measurements(self.reader.get_metrics_data())
+        # The reader's temporality is cumulative: a run's measurements are the growth.
+        points, self._measurements = total - self._measurements, total
         events = sum(len(span.events) for span in spans)
         dropped = sum(span.dropped_events for span in spans)
-        return len(spans), events, dropped
+        return len(spans), events, points, dropped
+
+
+def _measurements(data: MetricsData | None) -> int:
+    """Histogram recordings plus counter increments, cumulative since the reader started."""
+    total = 0
+    for resource_metrics in data.resource_metrics if data else ():
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                for point in metric.data.data_points:
+                    if isinstance(point, HistogramDataPoint):
+                        total += point.count
+                    elif isinstance(point, NumberDataPoint) and isinstance(metric.data, Sum):
+                        total += int(point.value)
+    return total
 
 
 @dataclass
@@ -172,6 +206,15 @@ def _setup(contender: str, workload: str, sizes: workloads.Sizes, run: Any) -> C
             tracer_provider=telemetry.tracer_provider,
             meter_provider=telemetry.meter_provider,
         )
+    elif contender == "otel-genai":
+        from opentelemetry.instrumentation.genai.langchain import (  # noqa: PLC0415
+            LangChainInstrumentor as GenAILangChainInstrumentor,
+        )
+
+        GenAILangChainInstrumentor().instrument(
+            tracer_provider=telemetry.tracer_provider,
+            meter_provider=telemetry.meter_provider,
+        )
     else:
         msg = f"unknown contender {contender!r}; use one of {', '.join(CONTENDERS)}"
         raise ValueError(msg)
@@ -216,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
         gc.collect()
         if shim is not None:
             shim.otelstream_bench_zero()
+        cpu_start = time.process_time_ns()
         start = time.perf_counter_ns()
         count = consume(graph)
         if contender.after is not None:
@@ -223,12 +267,15 @@ def main(argv: list[str] | None = None) -> None:
         elapsed = time.perf_counter_ns() - start
         if shim is not None:
             shim.otelstream_bench_dump()
-        spans, events, dropped = telemetry.drain() if telemetry else (0, 0, 0)
+        spans, events, points, dropped = telemetry.drain() if telemetry else (0, 0, 0, 0)
+        cpu = time.process_time_ns() - cpu_start
         return {
             "ms": elapsed / 1e6,
+            "cpu_ms": cpu / 1e6,
             "chunks": count,
             "spans": spans,
             "events": events,
+            "points": points,
             "dropped_events": dropped,
         }
 

@@ -36,7 +36,7 @@ def test_quick_benchmark_reports_every_workload_mode_and_contender(tmp_path: Pat
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=420,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -54,19 +54,25 @@ def test_quick_benchmark_reports_every_workload_mode_and_contender(tmp_path: Pat
             ("W1", "updates+messages+custom"),
             ("W2", "updates+messages+custom"),
             ("W3", "updates"),
+            ("W4", "updates+messages+custom"),
         )
         for mode in ("sync", "async")
         for contender in LOCAL
     }
     assert rows == expected
-    # The SDK floor replays exactly what otelstream recorded; the no-op contender exports nothing.
+    # The SDK floor replays exactly what otelstream recorded (spans, events and metric points);
+    # the no-op contender exports nothing.
     # trace_chunks=False records the same spans; it stops making the model stream, so only where
     # the caller does not stream messages itself (W3) do its chat spans lose their chunk events.
-    spans_events = {(row[0], row[1], row[2]): (row[-2], row[-1]) for row in table}
+    spans_events = {(row[0], row[1], row[2]): (row[-3], row[-2]) for row in table}
+    points = {(row[0], row[1], row[2]): row[-1] for row in table}
     for workload, mode, _ in expected:
         traced = spans_events[(workload, mode, "otelstream")]
         assert int(traced[0]) > 0
         assert spans_events[(workload, mode, "sdk-floor")] == traced
+        assert int(points[(workload, mode, "otelstream")]) > 0
+        assert points[(workload, mode, "sdk-floor")] == points[(workload, mode, "otelstream")]
+        assert points[(workload, mode, "otelstream-noop")] == "0"
         assert spans_events[(workload, mode, "otelstream-noop")] == ("0", "0")
         untimed = spans_events[(workload, mode, "otelstream-nochunks")]
         assert untimed[0] == traced[0]
@@ -174,3 +180,34 @@ def test_sdk_floor_replays_the_histogram_points_otelstream_records(kind: str) ->
     run_metric = "gen_ai.invoke_agent.duration" if kind == "agent" else "gen_ai.workflow.duration"
     assert run_metric in {name for name, _ in recorded}
     assert _histogram_points(replay_reader) == recorded
+
+
+def test_quick_unit_costs_report_one_span_and_one_point_per_node(tmp_path: Path) -> None:
+    """`python -m benchmarks.unit_costs --quick` exits 0, and its slopes count what a node adds:
+    one span and one task-duration point with the SDK, none on the no-op providers."""
+    out = tmp_path / "units.md"
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.unit_costs", "--quick", "--cases", "nodes"]
+        + ["--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    table = {
+        tuple(row[:3]): row[3:]
+        for row in (
+            [cell.strip() for cell in line.strip("|").split("|")]
+            for line in out.read_text().splitlines()
+            if line.startswith("| nodes | node")
+        )
+    }
+    traced = table[("nodes", "node (span + its points)", "otelstream")]
+    nometer = table[("nodes", "node (span + its points)", "otelstream-nometer")]
+    noop = table[("nodes", "node (span + its points)", "otelstream-noop")]
+    # After the unit column: cost, spans, events, points, dropped.
+    assert traced[1:4] == ["1.000", "0.000", "1.000"]
+    assert nometer[1:4] == ["1.000", "0.000", "0.000"]
+    assert noop[1:4] == ["0.000", "0.000", "0.000"]
