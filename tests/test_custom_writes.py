@@ -358,3 +358,36 @@ def test_functional_api_chat_spans_sit_under_their_task(tracer_provider, spans):
         a.context.span_id for a in asks
     }
     assert run_span(got).name == "invoke_workflow asker"
+
+
+async def test_a_graph_inside_a_timed_task_is_tapped_without_breaking_it(tracer_provider, spans):
+    """A TimeoutPolicy attempt wraps the task's writer in LangGraph's own guard; a subgraph the
+    task runs still works as bare and its write still lands on its own task."""
+    from langchain_core.runnables import RunnableConfig  # noqa: PLC0415, TC002 - LangGraph reads it
+    from langgraph.types import TimeoutPolicy  # noqa: PLC0415
+
+    async def inner(state: MessagesState) -> dict[str, Any]:
+        get_stream_writer()({"node": "inner"})
+        return {}
+
+    sub = StateGraph(MessagesState)
+    sub.add_node("inner", inner)
+    sub.add_edge(START, "inner")
+    compiled_sub = sub.compile()
+
+    async def outer(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+        await compiled_sub.ainvoke(state, config)
+        return {}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("outer", outer, timeout=TimeoutPolicy(run_timeout=30))
+    builder.add_edge(START, "outer")
+    graph = builder.compile()
+    traced = otelstream.instrument(graph, tracer_provider=tracer_provider, options=CAPTURE)
+    traced_result, bare_result = await traced.ainvoke(USER), await graph.ainvoke(USER)
+    assert [m.content for m in traced_result["messages"]] == [
+        m.content for m in bare_result["messages"]
+    ]
+    got = spans()
+    assert _payloads(one(got, "inner")) == ['{"node": "inner"}']
+    assert not events(one(got, "outer"), names.EVENT_CUSTOM)

@@ -237,10 +237,6 @@ def assert_async_same(bare: Run, traced: Run, *, ordered: bool) -> None:
     if bare.error is not None:
         assert ASYNC_NODE_WRITES_FAIL, bare.error
         assert bare.error[1:] == NO_CONFIG_CONTEXT, bare.error
-    elif ASYNC_NODE_WRITES_FAIL and traced.error and traced.error[1:] == NO_CONFIG_CONTEXT:
-        # A known otelstream bug, reported for the core rewrite: it adds "custom" to the stream
-        # modes itself, so on 3.10 a node's write raises where the bare graph's write is a no-op.
-        pytest.xfail("otelstream's own custom mode breaks a node's write on Python 3.10")
     assert_same(bare, traced, ordered=ordered)
 
 

@@ -93,30 +93,37 @@ def _callback_run() -> UUID | None:
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class TapRuntime(Runtime[Any]):  # type: ignore[misc]  # Runtime is frozen; mypy cannot see it
-    """A ``Runtime`` whose stream writers are ``WriteTap``s, for the run and each of its tasks."""
+    """A ``Runtime`` whose stream writers are ``WriteTap``s, for the run and each of its tasks.
+
+    The recorder rides on the runtime itself, not only on its writer: LangGraph may replace the
+    writer with a wrapper of its own (a ``TimeoutPolicy`` attempt guards it), and a graph run
+    inside such a task must still be tapped.
+    """
+
+    tap_recorder: Any = None
 
     def merge(self, other: Runtime[Any]) -> Runtime[Any]:
         merged = Runtime.merge(self, other)
         writer = merged.stream_writer
         if not isinstance(writer, WriteTap):
-            tap = self.stream_writer
-            assert isinstance(tap, WriteTap)  # every TapRuntime is made with one
-            writer = WriteTap(writer, tap.recorder, tap.task_key)
+            info = self.execution_info
+            writer = WriteTap(writer, self.tap_recorder, info.checkpoint_ns if info else None)
         return _tap_runtime(merged, writer)
 
     def override(self, **overrides: Any) -> Runtime[Any]:
         info = overrides.get("execution_info")
         tap = self.stream_writer
-        if info is not None and "stream_writer" not in overrides and isinstance(tap, WriteTap):
+        if info is not None and "stream_writer" not in overrides:
             # LangGraph prepares a task: the task's writes are the task's.
-            overrides["stream_writer"] = WriteTap(tap.inner, tap.recorder, info.checkpoint_ns)
+            inner = tap.inner if isinstance(tap, WriteTap) else tap
+            overrides["stream_writer"] = WriteTap(inner, self.tap_recorder, info.checkpoint_ns)
         return dataclasses.replace(self, **overrides)
 
 
 def _tap_runtime(runtime: Runtime[Any], writer: WriteTap) -> TapRuntime:
     values = {name: getattr(runtime, name) for name in _FIELDS}
     values["stream_writer"] = writer
-    return TapRuntime(**values)
+    return TapRuntime(**values, tap_recorder=writer.recorder)
 
 
 def tap_config(config: Mapping[str, Any], recorder: RunRecorder) -> dict[str, Any]:
