@@ -68,10 +68,29 @@ when it was written."""
 EVENT_INTERRUPT: Final = "langgraph.interrupt"
 """The task called ``interrupt()``; the run ends with outcome ``interrupted``."""
 
+# --- durable execution: retries, timeouts (facts from LangGraph) ---------------------------
+LANGGRAPH_TASK_ATTEMPTS: Final = "langgraph.task.attempts"
+"""Task span: how many times the node ran (LangGraph's ``RetryPolicy`` reruns a failed node);
+``1`` unless it was retried. The span is an error only if its last attempt failed."""
+LANGGRAPH_TASK_ATTEMPT: Final = "langgraph.task.attempt"
+"""On a ``langgraph.retry`` event: the number (from 1) of the attempt that failed."""
+EVENT_RETRY: Final = "langgraph.retry"
+"""Task span: one attempt failed and LangGraph ran the node again; stamped when the attempt
+failed, with ``error.type``, ``exception.message`` and ``langgraph.task.attempt``."""
+EXCEPTION_MESSAGE: Final = "exception.message"
+LANGGRAPH_TIMEOUT_KIND: Final = "langgraph.timeout.kind"
+"""Task span cut off by its ``TimeoutPolicy`` (``NodeTimeoutError``): which limit fired, ``run``
+(``run_timeout``) or ``idle`` (``idle_timeout``)."""
+LANGGRAPH_TIMEOUT_SECONDS: Final = "langgraph.timeout.seconds"
+"""Task span cut off by its ``TimeoutPolicy``: the limit that fired, in seconds."""
+
 # --- derived by otelstream -----------------------------------------------------------------
 OTELSTREAM_OUTCOME: Final = "otelstream.outcome"
-"""How the run ended: ``completed``, ``error``, ``interrupted``, ``cancelled``, or ``unknown`` (a
-remote run the server forgot before the sidecar could see how it ended)."""
+"""How the run ended: ``completed``, ``error``, ``timeout`` (a node's ``TimeoutPolicy`` cut it off:
+``NodeTimeoutError``), ``interrupted``, ``drained`` (stopped between steps through LangGraph's
+``RunControl.request_drain``: ``GraphDrained``), ``cancelled``, or ``unknown`` (a remote run the
+server forgot before the sidecar could see how it ended). Also an attribute of the run duration
+metrics, so dashboards and alerts count runs by outcome."""
 OTELSTREAM_TIME_TO_FIRST_TOKEN: Final = "otelstream.time_to_first_token"
 """Seconds from the stream call to the first chunk of LLM text in the whole run (a tool-call-only
 answer does not count: the end user sees nothing of it)."""
@@ -206,4 +225,6 @@ OUTCOME_COMPLETED: Final = "completed"
 OUTCOME_ERROR: Final = "error"
 OUTCOME_INTERRUPTED: Final = "interrupted"
 OUTCOME_CANCELLED: Final = "cancelled"
+OUTCOME_TIMEOUT: Final = "timeout"
+OUTCOME_DRAINED: Final = "drained"
 OUTCOME_UNKNOWN: Final = "unknown"

@@ -156,13 +156,20 @@ def totals(trace: Trace) -> TraceTotals:
     )
 
 
+_OUTCOME_STYLES = {
+    names.OUTCOME_COMPLETED: "green",
+    names.OUTCOME_ERROR: "red",
+    names.OUTCOME_TIMEOUT: "red",
+}
+
+
 def _totals_text(trace: Trace) -> Text:
     t = totals(trace)
     text = Text()
     text.append("Totals: ", style="bold")
     parts: list[tuple[str, str]] = [(f"{seconds(t.duration)} total", "")]
     if t.outcome:
-        parts.append((t.outcome, "red" if t.outcome == names.OUTCOME_ERROR else "green"))
+        parts.append((t.outcome, _OUTCOME_STYLES.get(t.outcome, "yellow")))
     if t.ttft is not None:
         parts.append((f"TTFT {seconds(t.ttft)}", "bold yellow"))
     parts.append((f"{plural(t.llm_calls, 'LLM call')}, {plural(t.chunks, 'chunk')}", ""))

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from langgraph.errors import GraphDrained, NodeTimeoutError
 from opentelemetry import metrics, trace
 
 from otelstream import __version__, _internal, names
 from otelstream._watchdog import Watchdog
+from otelstream.feeds.attempts import observe_attempts
 from otelstream.feeds.callbacks import SpanCallbackHandler, StreamingSpanCallbackHandler
 from otelstream.feeds.request import Plan, add_handler, plan
 from otelstream.feeds.server import parent_from_metadata, run_id
@@ -80,7 +82,7 @@ class Tracing:
         self.watchdog.watch(recorder)
         config = add_handler(plan_, self._handler_type(recorder))
         if plan_.taps_writes:
-            config = tap_config(config, recorder)
+            config = observe_attempts(tap_config(config, recorder), recorder)
         return recorder, config
 
     def _finish(self, recorder: RunRecorder, outcome: str, error: BaseException | None) -> None:
@@ -189,9 +191,14 @@ def _interrupted(recorder: RunRecorder | None) -> None:
 
 
 def failed_outcome(exc: BaseException) -> tuple[str, BaseException | None]:
-    """A run's outcome for an exception that ended its stream: cancellation is not an error."""
+    """A run's outcome for an exception that ended its stream: cancellation is not an error, a
+    drain (``RunControl.request_drain``) neither; a node cut off by its ``TimeoutPolicy`` is."""
     if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
         return names.OUTCOME_CANCELLED, None
+    if isinstance(exc, GraphDrained):
+        return names.OUTCOME_DRAINED, None
+    if isinstance(exc, NodeTimeoutError):
+        return names.OUTCOME_TIMEOUT, exc
     return names.OUTCOME_ERROR, exc
 
 

@@ -46,7 +46,6 @@ reads two LangGraph internals (``GraphRunStream._graph_iter``, the ``self`` of
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import threading
 import time
@@ -62,7 +61,7 @@ from opentelemetry import context as otel_context
 from otelstream import _internal, names
 from otelstream.feeds.once import suppress, suppressed
 from otelstream.feeds.request import run_name
-from otelstream.feeds.stream import Tracing
+from otelstream.feeds.stream import Tracing, failed_outcome
 from otelstream.record.run import NS_SEP, RunRecorder
 from otelstream.remote._feed import (
     RemoteFeed,
@@ -547,10 +546,10 @@ class OtelStreamTransformer(StreamTransformer):
         if run is None:
             return
         try:
-            if isinstance(err, (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt)):
+            if isinstance(err, GeneratorExit):
                 run.end(names.OUTCOME_CANCELLED, None)
             else:
-                run.end(names.OUTCOME_ERROR, err)
+                run.end(*failed_outcome(err))
         except Exception:
             _internal.internal_error("transformer.fail")
         self._forget()

@@ -41,6 +41,9 @@ from otelstream.record.writes import CustomWrites, custom_attributes
 
 __all__ = ["NS_SEP", "RunRecorder"]
 
+_FAILED = frozenset({names.OUTCOME_ERROR, names.OUTCOME_TIMEOUT})
+"""Outcomes whose run span is an error."""
+
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.trace import Tracer
@@ -197,12 +200,9 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
                 self.first_content_ns - self.start_ns
             ) / 1e9
         span.set_attributes(late)
-        metric_attributes = self._metric_attributes
-        if error is not None and outcome == names.OUTCOME_ERROR:
-            metric_attributes = {
-                **metric_attributes,
-                names.ERROR_TYPE: error_attributes(span, error),
-            }
+        metric_attributes = {**self._metric_attributes, names.OTELSTREAM_OUTCOME: outcome}
+        if error is not None and outcome in _FAILED:
+            metric_attributes[names.ERROR_TYPE] = error_attributes(span, error)
         span.end(end_time=now)
         duration = (
             self._instruments.invoke_agent_duration

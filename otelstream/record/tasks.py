@@ -11,10 +11,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from langgraph.errors import NodeTimeoutError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from otelstream import names
+from otelstream.record.content import truncate
 from otelstream.record.work import (
     NS_SEP,
     Task,
@@ -67,6 +69,10 @@ class WorkSpans:
         self._task_runs: dict[UUID, str] = {}
         self._tools: dict[UUID, Tool] = {}
         self._tools_by_call: dict[str, Tool] = {}
+        # Tasks whose attempt failed, until LangGraph retries them or they end (see _maybe_end),
+        # and idle timeouts LangGraph reported before the attempt's runnable started.
+        self._failed: dict[str, Task] = {}
+        self._idle_timeouts: dict[str, float] = {}
 
     if TYPE_CHECKING:
 
@@ -83,13 +89,22 @@ class WorkSpans:
         return run_id in self._task_runs
 
     def task_started(self, run_id: UUID, metadata: dict[str, Any]) -> None:
-        """A node's runnable started (``on_chain_start`` whose name is the node's)."""
+        """A node's runnable started (``on_chain_start`` whose name is the node's).
+
+        A node LangGraph runs again after a failed attempt (``RetryPolicy``) starts under the same
+        checkpoint namespace: it continues the task's span, which gets a ``langgraph.retry``
+        event for the failed attempt.
+        """
         key = task_key(metadata)
         if key is None or self._finished:
             return
         now = time.time_ns()
         with self._lock:
-            if key in self._tasks:  # a subgraph named like its node starts a second chain
+            task = self._tasks.get(key)
+            if task is not None:
+                if task.end_ns is not None and task.error is not None and not task.ended:
+                    self._retry(task, run_id)
+                # else a subgraph named like its node starts a second chain
                 return
             parent_key = key.rpartition(NS_SEP)[0] or None
             node = str(metadata.get("langgraph_node", ""))
@@ -97,10 +112,15 @@ class WorkSpans:
                 names.LANGGRAPH_NODE: node,
                 names.LANGGRAPH_TASK_ID: key.rpartition(":")[2],
                 names.LANGGRAPH_CHECKPOINT_NS: key,
+                names.LANGGRAPH_TASK_ATTEMPTS: 1,
             }
             step = metadata.get("langgraph_step")
             if isinstance(step, int):
                 attributes[names.LANGGRAPH_STEP] = step
+                if self._failed:
+                    self._end_failed_before(parent_key, step)
+            else:
+                step = None
             triggers = metadata.get("langgraph_triggers")
             if isinstance(triggers, (list, tuple)):
                 attributes[names.LANGGRAPH_TRIGGERS] = [str(t) for t in triggers]
@@ -119,6 +139,8 @@ class WorkSpans:
                 awaits_stream_end=self._reads_tasks and (self._sees_nested or parent_key is None),
                 key=key,
                 run_id=run_id,
+                step=step,
+                idle_timeout_s=self._idle_timeouts.pop(key, None) if self._idle_timeouts else None,
                 metric_attributes={names.LANGGRAPH_NODE: node},
             )
             self._task_runs[run_id] = key
@@ -130,7 +152,9 @@ class WorkSpans:
         with self._lock:
             key = self._task_runs.pop(run_id, None)
             task = self._tasks.get(key) if key is not None else None
-            if task is None or task.end_ns is not None:
+            # An attempt LangGraph cut off (a timeout) reports its cancellation late, maybe
+            # while the next attempt runs: only the current attempt's run ends the task.
+            if task is None or task.end_ns is not None or task.run_id != run_id:
                 return
             task.end_ns = now
             if error is not None and is_interrupt(error):
@@ -138,6 +162,75 @@ class WorkSpans:
             elif is_failure(error):
                 task.error = error
             self._maybe_end(task)
+
+    # ---- durable execution: retries and timeouts ----------------------------------------------
+
+    def _retry(self, task: Task, run_id: UUID) -> None:
+        """``task`` failed and LangGraph runs its node again (as ``run_id``). Holds the lock."""
+        error = task.error
+        assert error is not None
+        assert task.end_ns is not None
+        attributes: dict[str, AttributeValue] = {
+            names.ERROR_TYPE: type(error).__qualname__,
+            names.EXCEPTION_MESSAGE: truncate(str(error), 1024),
+            names.LANGGRAPH_TASK_ATTEMPT: task.attempts,
+        }
+        if isinstance(error, NodeTimeoutError):
+            attributes[names.LANGGRAPH_TIMEOUT_KIND] = error.kind
+            attributes[names.LANGGRAPH_TIMEOUT_SECONDS] = error.timeout
+        task.span.add_event(names.EVENT_RETRY, attributes, timestamp=task.end_ns)
+        self._failed.pop(task.key, None)
+        task.attempts += 1
+        task.error = None
+        task.end_ns = None
+        task.run_id = run_id
+        task.stall_onset_ns = None
+        task.progress_ns = None
+        if self._idle_timeouts:
+            task.idle_timeout_s = self._idle_timeouts.pop(task.key, task.idle_timeout_s)
+        self._task_runs[run_id] = task.key
+
+    def attempt_started(self, key: str, idle_timeout_s: float | None) -> None:
+        """LangGraph starts an attempt of a node under a ``TimeoutPolicy`` (before its runnable
+        starts, so the task span may not exist yet)."""
+        if idle_timeout_s is None or self._finished:
+            return
+        with self._lock:
+            task = self._tasks.get(key)
+            if task is not None and task.end_ns is None:
+                task.idle_timeout_s = idle_timeout_s
+            else:  # the node's runnable (first attempt) or next attempt starts next
+                self._idle_timeouts[key] = idle_timeout_s
+
+    def attempt_progress(self, key: str) -> None:
+        """LangGraph saw progress of a node's attempt under a ``TimeoutPolicy`` (idle timeout)."""
+        task = self._tasks.get(key)
+        if task is not None:
+            task.progress_ns = time.time_ns()
+
+    def attempt_timed_out(self, key: str, error: NodeTimeoutError) -> None:
+        """A node's ``TimeoutPolicy`` cut its attempt off, now: the task span ends here, failed
+        (unless LangGraph retries it)."""
+        now = time.time_ns()
+        with self._lock:
+            task = self._tasks.get(key)
+            if task is None or task.end_ns is not None:
+                return
+            task.end_ns = now
+            task.error = error
+            self._maybe_end(task)
+
+    def _end_failed_before(self, parent_key: str | None, step: int) -> None:
+        """A task of a later step starts beside failed ones: those will not be retried (LangGraph
+        retries a node within its step). Holds the lock."""
+        for task in list(self._failed.values()):
+            if task.parent_key == parent_key and task.step is not None and task.step < step:
+                self._end_failed(task)
+
+    def _end_failed(self, task: Task) -> None:
+        self._failed.pop(task.key, None)
+        if not task.ended and task.end_ns is not None:
+            self._end_work(task, task.end_ns)
 
     def _interrupt(self, span: Span, error: BaseException, now: int) -> None:
         self.interrupted = True
@@ -232,16 +325,32 @@ class WorkSpans:
             return
         if work.awaits_stream_end and not work.seen_stream_end and not self._finished:
             return
+        if work.error is not None and isinstance(work, Task) and not self._finished:
+            # LangGraph may run the node again (RetryPolicy): the span waits for that, for a
+            # later step, for its parent's end or for the run's end, and ends at this time.
+            self._failed[work.key] = work
+            return
         self._end_work(work, work.end_ns)
 
     def _end_work(self, work: Work, end_ns: int) -> None:
         work.ended = True
+        if self._failed and isinstance(work, Task):
+            # A failed child waiting for a retry gets none once its parent ends.
+            self._failed.pop(work.key, None)
+            for child in [t for t in self._failed.values() if t.parent_key == work.key]:
+                self._end_failed(child)
         self._layout += 1
         span = work.span
         attributes = work.metric_attributes
         if work.error is not None:
             attributes = {**attributes, names.ERROR_TYPE: error_attributes(span, work.error)}
         late = custom_attributes(work)
+        if isinstance(work, Task):
+            if work.attempts > 1:
+                late[names.LANGGRAPH_TASK_ATTEMPTS] = work.attempts
+            if isinstance(work.error, NodeTimeoutError):
+                late[names.LANGGRAPH_TIMEOUT_KIND] = work.error.kind
+                late[names.LANGGRAPH_TIMEOUT_SECONDS] = work.error.timeout
         if work.stall_onset_ns is not None:
             stalled_attributes(late, work.stall_onset_ns, end_ns)
         if late:
@@ -266,6 +375,8 @@ class WorkSpans:
             if not task.ended:
                 self._end_work(task, task.end_ns if task.end_ns is not None else now)
         self._tasks.clear()
+        self._failed.clear()
+        self._idle_timeouts.clear()
         self._tools.clear()
         self._tools_by_call.clear()
         self._task_runs.clear()

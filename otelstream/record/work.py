@@ -102,12 +102,19 @@ class Work:
     custom_dropped: int = 0
     metric_attributes: dict[str, AttributeValue] = field(default_factory=dict)
     stall_onset_ns: int | None = None
+    progress_ns: int | None = None
+    """When the work last showed progress (``None``: not since it started)."""
 
 
 @dataclass(eq=False)
 class Task(Work):
     key: str = ""
     run_id: UUID | None = None
+    """The callback run of the node's current attempt."""
+    step: int | None = None
+    attempts: int = 1
+    idle_timeout_s: float | None = None
+    """The node's ``TimeoutPolicy(idle_timeout=...)``, as LangGraph reported it for this attempt."""
 
 
 @dataclass(eq=False)

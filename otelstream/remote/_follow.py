@@ -46,7 +46,7 @@ ACTIVE = frozenset({"pending", "running"})
 _OUTCOMES = {
     "success": names.OUTCOME_COMPLETED,
     "error": names.OUTCOME_ERROR,
-    "timeout": names.OUTCOME_ERROR,
+    "timeout": names.OUTCOME_TIMEOUT,
     "interrupted": names.OUTCOME_CANCELLED,
     "rollback": names.OUTCOME_CANCELLED,
 }
