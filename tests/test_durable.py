@@ -17,6 +17,7 @@ from helpers import by_op, events, metric_points, one, parent_of, run_span, task
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphDrained, NodeTimeoutError
+from langgraph.func import entrypoint, task
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import RunControl
 from langgraph.types import RetryPolicy, TimeoutPolicy
@@ -338,3 +339,81 @@ def test_drained_run_is_its_own_outcome_and_not_an_error(
     assert names.ERROR_TYPE not in point.attributes
     # The drained thread resumes where it stopped.
     assert traced.invoke(None, config) == {"n": 11}
+
+
+# ---- every call path ------------------------------------------------------------------------
+
+
+def _drive(traced: Any, path: str, graph_input: Any) -> None:
+    if path == "stream_events_v3":
+        for _ in traced.stream_events(graph_input, version="v3"):
+            pass
+    elif path == "astream_events":
+
+        async def consume() -> None:
+            async for _ in traced.astream_events(graph_input, version="v2"):
+                pass
+
+        asyncio.run(consume())
+    elif path == "ainvoke":
+        asyncio.run(traced.ainvoke(graph_input))
+    else:
+        getattr(traced, path)(graph_input)
+
+
+@pytest.mark.parametrize("path", ["invoke", "ainvoke", "astream_events", "stream_events_v3"])
+def test_retries_are_recorded_on_every_call_path(tracer_provider, spans, path):
+    node, _, raised = _failing_first(2)
+    traced = otelstream.instrument(
+        _graph(node, retry_policy=RETRY), tracer_provider=tracer_provider
+    )
+
+    _drive(traced, path, {"n": 0})
+
+    _assert_retried(spans(), raised, failed=False)
+
+
+def test_retried_functional_api_task(tracer_provider, spans):
+    """A Functional API ``@task`` with a retry policy is one task span too."""
+    raised: list[Flaky] = []
+
+    @task(retry_policy=RETRY)
+    def fetch(n: int) -> int:
+        if len(raised) < 2:
+            raised.append(Flaky(f"attempt {len(raised) + 1} failed"))
+            raise raised[-1]
+        return n + 1
+
+    @entrypoint()
+    def pipeline(n: int) -> int:
+        return fetch(n).result()
+
+    traced = otelstream.instrument(pipeline, tracer_provider=tracer_provider)
+
+    assert traced.invoke(1) == 2
+
+    (span,) = task_spans(spans(), "fetch")
+    assert span.attributes[names.LANGGRAPH_TASK_ATTEMPTS] == 3
+    assert len(events(span, names.EVENT_RETRY)) == 2
+    assert span.status.is_unset
+
+
+async def test_functional_api_task_cut_off_by_its_timeout(tracer_provider, spans):
+    @task(timeout=TimeoutPolicy(run_timeout=0.2))
+    async def hang(n: int) -> int:
+        await asyncio.sleep(30)
+        return n
+
+    @entrypoint()
+    async def pipeline(n: int) -> int:
+        return await hang(n)
+
+    traced = otelstream.instrument(pipeline, tracer_provider=tracer_provider)
+
+    with pytest.raises(NodeTimeoutError):
+        await traced.ainvoke(1)
+
+    (span,) = task_spans(spans(), "hang")
+    assert span.attributes[names.LANGGRAPH_TIMEOUT_KIND] == "run"
+    assert not span.status.is_ok
+    assert run_span(spans()).attributes[names.OTELSTREAM_OUTCOME] == names.OUTCOME_TIMEOUT
