@@ -624,15 +624,30 @@ async def test_ainvoke_matches_bare(
     assert_traced(spans)
 
 
+def _without_traceparent(snapshot: Any) -> Any:
+    """A state snapshot with the one key otelstream adds to checkpoint metadata taken out."""
+    metadata = dict(snapshot.metadata or {})
+    metadata.pop(otelstream.names.OTELSTREAM_TRACEPARENT, None)
+    return snapshot._replace(metadata=metadata)
+
+
 def test_invoke_with_checkpointer_matches_bare(
     tracer_provider: TracerProvider, meter_provider: MeterProvider
 ) -> None:
-    """``invoke`` on a thread returns and saves the same state as the bare graph."""
+    """``invoke`` on a thread returns and saves the same state and history as the bare graph,
+    but for the traceparent otelstream adds to the metadata of each checkpoint."""
     case = Case("agent", checkpointer=True)
-    results = []
+    results, marked = [], []
     for graph in (case.bare(), case.traced(tracer_provider, meter_provider)):
         run = run_invoke(graph, (case.input(), case.config()), {})
-        results.append(Run([*run.chunks, graph.get_state(case.config())], run.error))
+        history = list(graph.get_state_history(case.config()))
+        marked.append(
+            sum(otelstream.names.OTELSTREAM_TRACEPARENT in s.metadata for s in history)
+        )
+        snapshots = [_without_traceparent(s) for s in history]
+        state = _without_traceparent(graph.get_state(case.config()))
+        results.append(Run([*run.chunks, state, *snapshots], run.error))
+    assert marked == [0, len(history)]  # bare: none; traced: every checkpoint the run saved
     assert_same(results[0], results[1], ordered=True)
 
 
