@@ -247,6 +247,10 @@ def _notes(span: SpanRecord, kind: str) -> Text:
             add(f"TTFT {seconds(ttft)}", "bold yellow")
         if names.OTELSTREAM_OUTCOME in attributes:
             add(str(attributes[names.OTELSTREAM_OUTCOME]))
+        for event in span.events:
+            if event.name == names.EVENT_PAUSED:
+                checkpoint = event.attributes.get(names.LANGGRAPH_CHECKPOINT_ID)
+                add("⏸ paused" + (f" at checkpoint {checkpoint}" if checkpoint else ""), "yellow")
     if kind == "chat":
         if names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attributes:
             ttft = float(attributes[names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK])
@@ -342,6 +346,30 @@ def _custom_row(span: SpanRecord, depth: int, axis: _Axis) -> Text | None:
     return row
 
 
+_LINK_VERBS = {
+    names.LINK_REASON_RESUME: "resumes",
+    names.LINK_REASON_TIME_TRAVEL: "time-travels from",
+    names.LINK_REASON_CONTINUE: "continues",
+}
+
+
+def _link_rows(span: SpanRecord, depth: int, trace_id: str) -> list[Text]:
+    """One line per link of a span: the run it resumes (or follows), in which trace."""
+    rows = []
+    for link in span.links:
+        reason = link.attributes.get(names.OTELSTREAM_LINK_REASON)
+        verb = _LINK_VERBS.get(str(reason), "links to")
+        where = "this trace" if link.trace_id == trace_id else f"trace {link.trace_id}"
+        row = _name_cell(f"↩ {verb}", depth + 1, "bold blue")
+        row.append(" " * _TIME_WIDTH)
+        row.append(f"{where} span {link.span_id}", style="blue")
+        checkpoint = link.attributes.get(names.LANGGRAPH_CHECKPOINT_ID)
+        if checkpoint is not None:
+            row.append(f"  from checkpoint {checkpoint}", style="dim")
+        rows.append(row)
+    return rows
+
+
 def render_trace(trace: Trace, *, width: int) -> Group:
     """Render one trace as a waterfall with a totals line.
 
@@ -380,6 +408,7 @@ def render_trace(trace: Trace, *, width: int) -> Group:
             row.append("  ")
             row.append(notes)
         lines.append(row)
+        lines.extend(_link_rows(span, depth, trace.trace_id))
         for extra in (
             _rate_row(span, depth, axis) if kind == "chat" else None,
             _custom_row(span, depth, axis),
