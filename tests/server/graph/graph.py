@@ -5,6 +5,9 @@ node streams a fake chat model (first chunk after ``FIRST_CHUNK_DELAY``), then `
 node, the subgraph's included, makes one custom write ``{"node": <name>}``, so a test can check
 that each write sits on the span of the node that wrote it. The model comes from
 ``otelstream.testing``: the server's venv has otelstream installed (in-server tracing needs it).
+
+``approval`` (the resume tests): ``draft``, then ``review``, which calls ``interrupt()`` and
+returns the human's answer, then ``publish``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Annotated, Any, TypedDict
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
 
 from otelstream.testing import FakeStreamingChatModel
 
@@ -94,3 +98,36 @@ def build() -> Any:
 
 
 graph = build()
+
+
+class Approval(TypedDict, total=False):
+    draft: str
+    verdict: str
+    published: bool
+
+
+async def draft(state: Approval) -> dict[str, Any]:
+    return {"draft": "a short note"}
+
+
+async def review(state: Approval) -> dict[str, Any]:
+    return {"verdict": str(interrupt({"approve": state.get("draft", "")}))}
+
+
+async def publish(state: Approval) -> dict[str, Any]:
+    return {"published": state.get("verdict") == "yes"}
+
+
+def build_approval() -> Any:
+    builder = StateGraph(Approval)
+    builder.add_node("draft", draft)
+    builder.add_node("review", review)
+    builder.add_node("publish", publish)
+    builder.add_edge(START, "draft")
+    builder.add_edge("draft", "review")
+    builder.add_edge("review", "publish")
+    builder.add_edge("publish", END)
+    return builder.compile(name="approval")
+
+
+approval = build_approval()
