@@ -172,8 +172,13 @@ class RunSpanIds(IdGenerator):
 
 
 def derive_run_span_ids(tracer: Any) -> bool:
-    """Make ``tracer`` (an SDK tracer of the sidecar's own) able to give run spans planned ids;
-    whether it can. A tracer of another SDK (or a no-op) keeps its ids."""
+    """Make ``tracer`` (the SDK's) able to give run spans planned ids; whether it can.
+
+    The SDK shares one tracer per scope and provider, so others may use it too: outside a
+    ``planned_run_span`` block the wrapper hands every call to the tracer's own generator. A
+    tracer of another SDK (or a no-op) keeps its ids, and the sidecar's resumed runs then link to
+    the in-server span only.
+    """
     inner = getattr(tracer, "id_generator", None)
     if isinstance(inner, RunSpanIds):
         return True
