@@ -28,6 +28,7 @@ from test_passthrough import run_astream, run_stream
 
 import otelstream
 from otelstream import names
+from otelstream.cli import main as cli_main
 from otelstream.cli.traces import read_trace_file
 from otelstream.feeds.checkpoints import parse_traceparent, traceparent
 
@@ -311,8 +312,9 @@ async def test_interrupt_and_resume_chunks_match_bare(
 # ---- another process, SQLite -------------------------------------------------------------------
 
 
-def _other_process(tmp_path: Path, db: Path, *args: str) -> tuple[Any, list[Any]]:
-    """Run ``resume_process.py`` on the database; its result, and the run spans it wrote."""
+def _other_process(tmp_path: Path, db: Path, *args: str) -> tuple[Any, list[Any], Path]:
+    """Run ``resume_process.py`` on the database; its result, the run spans it wrote, and the
+    file it wrote them to."""
     out = tmp_path / f"spans-{len(list(tmp_path.glob('spans-*')))}.jsonl"
     completed = subprocess.run(
         [sys.executable, str(HELPER), "--db", str(db), "--thread", "order-42", "--spans", str(out)]
@@ -331,7 +333,7 @@ def _other_process(tmp_path: Path, db: Path, *args: str) -> tuple[Any, list[Any]
         for span in trace.spans
         if span.attributes.get(names.GEN_AI_OPERATION_NAME) == names.OP_INVOKE_WORKFLOW
     ]
-    return json.loads(completed.stdout.strip().splitlines()[-1]), runs
+    return json.loads(completed.stdout.strip().splitlines()[-1]), runs, out
 
 
 def _pause_here(db: Path, graph_kind: str, tracer_provider: TracerProvider) -> None:
@@ -352,14 +354,21 @@ async def _apause_here(db: Path, tracer_provider: TracerProvider) -> None:
 
 @pytest.mark.parametrize("graph_kind", ["approval", "functional"])
 def test_resume_in_another_process_links_to_this_one(
-    graph_kind: str, tmp_path: Path, tracer_provider: TracerProvider, spans: Spans
+    graph_kind: str,
+    tmp_path: Path,
+    tracer_provider: TracerProvider,
+    spans: Spans,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A thread paused here and resumed by another Python process (its own provider, nothing
-    shared but the SQLite file): that process's run span links to this one's."""
+    shared but the SQLite file): that process's run span links to this one's, and ``otelstream
+    view`` of its trace file says so."""
     db = tmp_path / "checkpoints.sqlite"
     _pause_here(db, graph_kind, tracer_provider)
     (paused,) = run_spans(spans())
-    result, (resumed,) = _other_process(tmp_path, db, "--resume", "approved", "--graph", graph_kind)
+    result, (resumed,), out = _other_process(
+        tmp_path, db, "--resume", "approved", "--graph", graph_kind
+    )
     assert "approved" in str(result)
     (link,) = resumed.links
     assert (link.trace_id, link.span_id) == (
@@ -372,6 +381,11 @@ def test_resume_in_another_process_links_to_this_one(
     }
     assert [e.name for e in resumed.events] == [names.EVENT_RESUMED]
     assert resumed.attributes[names.OTELSTREAM_OUTCOME] == names.OUTCOME_COMPLETED
+    capsys.readouterr()
+    assert cli_main(["view", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "↩ resumes" in shown
+    assert f"trace {link.trace_id} span {link.span_id} · checkpoint {_paused_at(paused)}" in shown
 
 
 async def test_async_resume_in_another_process_then_time_travel(
@@ -382,10 +396,10 @@ async def test_async_resume_in_another_process_then_time_travel(
     db = tmp_path / "checkpoints.sqlite"
     await _apause_here(db, tracer_provider)
     (paused,) = run_spans(spans())
-    _, (resumed,) = _other_process(tmp_path, db, "--resume", "approved", "--async")
+    _, (resumed,), _ = _other_process(tmp_path, db, "--resume", "approved", "--async")
     assert resumed.links[0].attributes[names.OTELSTREAM_LINK_REASON] == names.LINK_REASON_RESUME
     checkpoint_id = _paused_at(paused)
-    _, (travel,) = _other_process(tmp_path, db, "--checkpoint", checkpoint_id, "--async")
+    _, (travel,), _ = _other_process(tmp_path, db, "--checkpoint", checkpoint_id, "--async")
     (link,) = travel.links
     assert link.span_id == f"{paused.context.span_id:016x}"  # type: ignore[union-attr]
     assert link.attributes == {
