@@ -8,6 +8,7 @@ process (``tests/resume_process.py``, its own ``TracerProvider`` and JSON Lines 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -31,6 +32,7 @@ from otelstream import names
 from otelstream.cli import main as cli_main
 from otelstream.cli.traces import read_trace_file
 from otelstream.feeds.checkpoints import parse_traceparent, traceparent
+from otelstream.instrumentor import OtelStreamInstrumentor
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -255,6 +257,31 @@ async def test_async_v3_stream_events_resume_links(
     _assert_resumes(resumed, paused)
 
 
+def test_resume_under_the_instrumentor_links(tracer_provider: TracerProvider, spans: Spans) -> None:
+    """With no code change (``OtelStreamInstrumentor``), a bare graph's resume is linked."""
+    instrumentor = OtelStreamInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider)
+    try:
+        graph = approval_graph(InMemorySaver())
+        graph.invoke(request(), THREAD)
+        graph.invoke(Command(resume="approved"), THREAD)
+    finally:
+        instrumentor.uninstrument()
+    paused, resumed = run_spans(spans())
+    _assert_resumes(resumed, paused)
+
+
+async def test_astream_events_v2_resume_links(
+    tracer_provider: TracerProvider, spans: Spans
+) -> None:
+    """LangChain's ``astream_events(version="v2")`` reads the traced ``astream``: linked too."""
+    graph = _traced(approval_graph(InMemorySaver()), tracer_provider)
+    [e async for e in graph.astream_events(request(), THREAD, version="v2")]
+    [e async for e in graph.astream_events(Command(resume="ok"), THREAD, version="v2")]
+    paused, resumed = run_spans(spans())
+    _assert_resumes(resumed, paused)
+
+
 # ---- untouched: no checkpointer, the caller's chunks -------------------------------------------
 
 
@@ -312,7 +339,9 @@ async def test_interrupt_and_resume_chunks_match_bare(
 # ---- another process, SQLite -------------------------------------------------------------------
 
 
-def _other_process(tmp_path: Path, db: Path, *args: str) -> tuple[Any, list[Any], Path]:
+def _other_process(
+    tmp_path: Path, db: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[Any, list[Any], Path]:
     """Run ``resume_process.py`` on the database; its result, the run spans it wrote, and the
     file it wrote them to."""
     out = tmp_path / f"spans-{len(list(tmp_path.glob('spans-*')))}.jsonl"
@@ -323,7 +352,7 @@ def _other_process(tmp_path: Path, db: Path, *args: str) -> tuple[Any, list[Any]
         text=True,
         timeout=120,
         check=False,
-        env=None,
+        env=None if env is None else {**os.environ, **env},
     )
     assert completed.returncode == 0, completed.stderr
     traces = read_trace_file(out)
@@ -407,6 +436,27 @@ async def test_async_resume_in_another_process_then_time_travel(
         names.LANGGRAPH_CHECKPOINT_ID: checkpoint_id,
     }
     assert travel.attributes[names.OTELSTREAM_OUTCOME] == names.OUTCOME_INTERRUPTED
+
+
+def test_resume_with_strict_msgpack_links(
+    tmp_path: Path, tracer_provider: TracerProvider, spans: Spans
+) -> None:
+    """``LANGGRAPH_STRICT_MSGPACK`` in the resuming process: LangGraph clones the lent saver
+    with the graph's allowlist (``with_allowlist``), and the clone is traced the same way."""
+    db = tmp_path / "checkpoints.sqlite"
+    _pause_here(db, "approval", tracer_provider)
+    (paused,) = run_spans(spans())
+    env = {"LANGGRAPH_STRICT_MSGPACK": "true"}
+    result, (resumed,), _ = _other_process(tmp_path, db, "--resume", "approved", env=env)
+    assert result["verdict"] == "approved"
+    (link,) = resumed.links
+    assert link.span_id == f"{paused.context.span_id:016x}"  # type: ignore[union-attr]
+    with sqlite3.connect(db, check_same_thread=False) as conn:
+        latest = SqliteSaver(conn).get_tuple(THREAD)
+    assert latest is not None
+    writer = parse_traceparent(latest.metadata[names.OTELSTREAM_TRACEPARENT])
+    assert writer is not None
+    assert f"{writer.span_id:016x}" == resumed.span_id
 
 
 # ---- the traceparent itself --------------------------------------------------------------------
