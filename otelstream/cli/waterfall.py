@@ -247,10 +247,6 @@ def _notes(span: SpanRecord, kind: str) -> Text:
             add(f"TTFT {seconds(ttft)}", "bold yellow")
         if names.OTELSTREAM_OUTCOME in attributes:
             add(str(attributes[names.OTELSTREAM_OUTCOME]))
-        for event in span.events:
-            if event.name == names.EVENT_PAUSED:
-                checkpoint = event.attributes.get(names.LANGGRAPH_CHECKPOINT_ID)
-                add("⏸ paused" + (f" at checkpoint {checkpoint}" if checkpoint else ""), "yellow")
     if kind == "chat":
         if names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attributes:
             ttft = float(attributes[names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK])
@@ -353,19 +349,26 @@ _LINK_VERBS = {
 }
 
 
-def _link_rows(span: SpanRecord, depth: int, trace_id: str) -> list[Text]:
-    """One line per link of a span: the run it resumes (or follows), in which trace."""
+def _durable_rows(span: SpanRecord, depth: int, trace_id: str) -> list[Text]:
+    """Where a run paused, and one line per link: the run it resumes (or follows), in which
+    trace, from which checkpoint. Full ids, to search a backend for them."""
     rows = []
+    for event in span.events:
+        if event.name == names.EVENT_PAUSED:
+            row = _name_cell("⏸ paused", depth + 1, "bold yellow")
+            checkpoint = event.attributes.get(names.LANGGRAPH_CHECKPOINT_ID)
+            if checkpoint is not None:
+                row.append(f"at checkpoint {checkpoint}", style="yellow")
+            rows.append(row)
     for link in span.links:
         reason = link.attributes.get(names.OTELSTREAM_LINK_REASON)
         verb = _LINK_VERBS.get(str(reason), "links to")
         where = "this trace" if link.trace_id == trace_id else f"trace {link.trace_id}"
         row = _name_cell(f"↩ {verb}", depth + 1, "bold blue")
-        row.append(" " * _TIME_WIDTH)
         row.append(f"{where} span {link.span_id}", style="blue")
         checkpoint = link.attributes.get(names.LANGGRAPH_CHECKPOINT_ID)
         if checkpoint is not None:
-            row.append(f"  from checkpoint {checkpoint}", style="dim")
+            row.append(f" · checkpoint {checkpoint}", style="dim")
         rows.append(row)
     return rows
 
@@ -408,7 +411,7 @@ def render_trace(trace: Trace, *, width: int) -> Group:
             row.append("  ")
             row.append(notes)
         lines.append(row)
-        lines.extend(_link_rows(span, depth, trace.trace_id))
+        lines.extend(_durable_rows(span, depth, trace.trace_id))
         for extra in (
             _rate_row(span, depth, axis) if kind == "chat" else None,
             _custom_row(span, depth, axis),

@@ -43,7 +43,7 @@ from opentelemetry.trace import SpanContext, TraceFlags
 from otelstream import _internal, names
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping
+    from collections.abc import AsyncIterator, Collection, Iterator, Mapping
 
     from langchain_core.runnables import RunnableConfig
     from langgraph.checkpoint.base import (
@@ -62,7 +62,18 @@ _CHECKPOINTER_KEY = "__pregel_checkpointer"
 _CHECKPOINT_ID = "checkpoint_id"
 _CHECKPOINT_NS = "checkpoint_ns"
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
-_OWN = frozenset({"put", "aput", "get_tuple", "aget_tuple", "with_allowlist", "config_specs"})
+_OWN = frozenset(
+    {
+        "put",
+        "aput",
+        "get_tuple",
+        "aget_tuple",
+        "list",
+        "alist",
+        "with_allowlist",
+        "config_specs",
+    }
+)
 _DELEGATED = tuple(
     name
     for name in dir(BaseCheckpointSaver)
@@ -163,13 +174,27 @@ class TracedSaver(BaseCheckpointSaver):  # type: ignore[type-arg]
         """The wrapped saver's; the run's first read is the checkpoint it starts from."""
         saved = self.inner.get_tuple(config)
         self.run.read(saved)
-        return saved
+        unmarked: CheckpointTuple | None = _unmarked(saved)
+        return unmarked
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The wrapped saver's; the run's first read is the checkpoint it starts from."""
         saved = await self.inner.aget_tuple(config)
         self.run.read(saved)
-        return saved
+        unmarked: CheckpointTuple | None = _unmarked(saved)
+        return unmarked
+
+    def list(self, config: RunnableConfig | None, **kwargs: Any) -> Iterator[CheckpointTuple]:
+        """The wrapped saver's (LangGraph lists checkpoints to replay a subgraph)."""
+        for saved in self.inner.list(config, **kwargs):
+            yield _unmarked(saved)
+
+    async def alist(
+        self, config: RunnableConfig | None, **kwargs: Any
+    ) -> AsyncIterator[CheckpointTuple]:
+        """The wrapped saver's (LangGraph lists checkpoints to replay a subgraph)."""
+        async for saved in self.inner.alist(config, **kwargs):
+            yield _unmarked(saved)
 
     def put(
         self,
@@ -197,6 +222,19 @@ class TracedSaver(BaseCheckpointSaver):  # type: ignore[type-arg]
         """The wrapped saver's clone (LangGraph's strict msgpack mode), traced the same way."""
         inner = self.inner.with_allowlist(extra_allowlist)
         return self if inner is self.inner else TracedSaver(inner, self.run)
+
+
+def _unmarked(saved: CheckpointTuple | None) -> Any:
+    """The checkpoint as LangGraph would have read it bare: without our metadata key.
+
+    LangGraph shows the caller the metadata of the checkpoint a run starts from (the
+    ``checkpoints`` and ``debug`` stream modes emit it again on a resume); read inside a traced
+    run, it must be the bare graph's. ``get_state``/``get_state_history`` still show the key.
+    """
+    if saved is None or names.OTELSTREAM_TRACEPARENT not in (saved.metadata or {}):
+        return saved
+    metadata: Any = {k: v for k, v in saved.metadata.items() if k != names.OTELSTREAM_TRACEPARENT}
+    return saved._replace(metadata=metadata)
 
 
 def _saver(graph: Any, configurable: Mapping[str, Any]) -> BaseCheckpointSaver | None:  # type: ignore[type-arg]
