@@ -7,12 +7,19 @@ below is a separate request, so a separate worker task: nothing but the checkpoi
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from langgraph.pregel.remote import RemoteGraph
+from langgraph.types import Command
 from langgraph_sdk import get_sync_client
 
 from otelstream import names
+from otelstream.remote import instrument_remote
+from otelstream.remote.sidecar import Sidecar
 
 if TYPE_CHECKING:
     from tests.server.conftest import TracedServer
@@ -129,3 +136,76 @@ def test_time_travel_links_to_the_run_that_wrote_the_checkpoint(
         names.LANGGRAPH_CHECKPOINT_ID: runs["after_draft"]["checkpoint"]["checkpoint_id"],
     }
     assert not [e for e in travelled.events if e.name == names.EVENT_RESUMED]
+
+
+def test_every_observer_links_to_its_own_span_and_the_servers(
+    traced_server: TracedServer, receiver: OtlpReceiver, tracer_provider: Any, span_exporter: Any
+) -> None:
+    """A traced RemoteGraph and a sidecar watching the same traced server: each one's resuming
+    run links to its own span of the paused run first, and the sidecar also to the server's."""
+    sidecar = Sidecar(traced_server.url, poll=0.2, tracer_provider=tracer_provider)
+    watcher = threading.Thread(target=asyncio.run, args=(sidecar.run(),), daemon=True)
+    watcher.start()
+    graph = RemoteGraph(GRAPH, url=traced_server.url)
+    remote = instrument_remote(graph, tracer_provider=tracer_provider)
+    try:
+        _wait(lambda: sidecar.last_poll is not None)
+        thread_id = str(graph.sync_client.threads.create()["thread_id"])
+        config = {"configurable": {"thread_id": thread_id}}
+        list(remote.stream({}, config, stream_mode="updates"))
+        list(remote.stream(Command(resume="yes"), config, stream_mode="updates"))
+        paused_id, resumed_id = sorted(
+            (r["run_id"] for r in graph.sync_client.runs.list(thread_id)),
+            key=lambda run_id: run_id,  # uuid7: creation order
+        )
+        _wait(lambda: len(_sidecar_runs(span_exporter)) == 2)
+    finally:
+        sidecar.stop()
+        watcher.join(timeout=20)
+        graph.sync_client.close()
+    server_paused = _run_span(receiver, paused_id)
+    client_paused, client_resumed = sorted(
+        (s for s in span_exporter.get_finished_spans() if _is_client_run(s)),
+        key=lambda s: s.start_time,
+    )
+    side = _sidecar_runs(span_exporter)
+    sidecar_paused, sidecar_resumed = side[paused_id], side[resumed_id]
+
+    def targets(span: Any) -> list[tuple[int, int]]:
+        return [(link.context.trace_id, link.context.span_id) for link in span.links]
+
+    def ids(span: Any) -> tuple[int, int]:
+        return span.context.trace_id, span.context.span_id
+
+    server = (int(server_paused.trace_id, 16), int(server_paused.span_id, 16))
+    # The client reads the resumed checkpoint as the server's graph saw it, which the in-server
+    # saver hands over without its own key: the client knows only its own span.
+    assert targets(client_resumed) == [ids(client_paused)]
+    assert targets(sidecar_resumed) == [ids(sidecar_paused), server]
+    for span in (client_resumed, sidecar_resumed):
+        assert {link.attributes[names.OTELSTREAM_LINK_REASON] for link in span.links} == {
+            names.LINK_REASON_RESUME
+        }
+
+
+def _wait(predicate: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _sidecar_runs(exporter: Any) -> dict[str, Any]:
+    return {
+        str(s.attributes[names.OTELSTREAM_REMOTE_RUN_ID]): s
+        for s in exporter.get_finished_spans()
+        if names.OTELSTREAM_REMOTE_RUN_ID in (s.attributes or {})
+    }
+
+
+def _is_client_run(span: Any) -> bool:
+    attributes = span.attributes or {}
+    return (
+        attributes.get(names.GEN_AI_OPERATION_NAME) == names.OP_INVOKE_WORKFLOW
+        and names.OTELSTREAM_REMOTE_RUN_ID not in attributes
+    )
