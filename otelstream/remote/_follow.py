@@ -18,7 +18,9 @@ traced too). The sidecar's run span ids are derived from the server's run ids (`
 keeps nothing per thread: it reads the checkpoint's metadata (which names the writer's run id)
 with one ``threads.get_history`` request, after finding which checkpoint the run started from: the
 one the caller named (time travel) or the parent of the run's first checkpoint (a resume, read
-with the run's history, one more request when the run's trace did not need it anyway).
+with the run's history, one more request when the run's trace did not need it anyway). An
+interrupted run's ``gen_ai.agent.paused`` names its last checkpoint, from the same history (or
+one request).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
 
     from otelstream.feeds.stream import Tracing
+    from otelstream.record.run import RunRecorder
     from otelstream.remote._discover import Found
     from otelstream.remote._feed import RemoteFeed
 
@@ -248,6 +251,8 @@ class Follower:
                     error, history = await self._rebuild(thread_id, run_id, watch, end_ns, error)
                 if not (temporary or lost):
                     await self._link(thread_id, run_id, kwargs, feed, history)
+                    if recorder.interrupted:
+                        await self._paused_at(thread_id, run_id, recorder, history)
         finally:
             recorder.set_run_attribute(names.OTELSTREAM_REMOTE_STREAM_MODES, sorted(watch.modes))
             if inferred:
@@ -395,6 +400,34 @@ class Follower:
             )
         except Exception:
             _internal.internal_error("sidecar link")
+
+    async def _paused_at(
+        self,
+        thread_id: str,
+        run_id: str,
+        recorder: RunRecorder,
+        history: list[dict[str, Any]] | None,
+    ) -> None:
+        """Name the checkpoint an interrupted run paused at (its last) on ``gen_ai.agent.paused``:
+        from the run's history where it was read, else with one request."""
+        if history is None:
+            try:
+                async with self._requests:
+                    history = await self._client.threads.get_history(
+                        thread_id,
+                        limit=1,
+                        metadata={"run_id": run_id},
+                        select=["checkpoint", "metadata", "created_at"],
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.debug("sidecar_history_unavailable", run_id=run_id, exc_info=True)
+                return
+        own = own_checkpoints(history or [], run_id)
+        checkpoint_id = (own[-1].get("checkpoint") or {}).get("checkpoint_id") if own else None
+        if isinstance(checkpoint_id, str):
+            recorder.saved_checkpoint_id = checkpoint_id
 
     async def _rebuild(
         self,

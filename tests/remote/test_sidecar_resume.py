@@ -71,7 +71,8 @@ def test_sidecar_links_resume_and_time_travel(
         thread.join(timeout=20)
         client.http.client.close()
     assert paused.attributes[names.OTELSTREAM_OUTCOME] == names.OUTCOME_INTERRUPTED
-    assert [e.name for e in paused.events].count(names.EVENT_PAUSED) == 1
+    (pause,) = [e for e in paused.events if e.name == names.EVENT_PAUSED]
+    assert pause.attributes[names.LANGGRAPH_CHECKPOINT_ID] == paused_at
     # The paused run's span ids are the ones its run id gives, so any process can name them.
     assert (paused.context.trace_id, paused.context.span_id) == run_span_ids(
         paused_run["run_id"], None
@@ -166,7 +167,8 @@ async def test_extra_requests_per_run(
     """``threads.get_history`` requests per run: linking adds two to a resume with the README's
     modes (the run's first checkpoint, then the one before it), one to a resume with the
     server's default modes (its history is read for the task spans anyway), one to a time
-    travel, and none to any other run."""
+    travel, one to a run that paused (where it paused) unless its history is read anyway, and
+    none to any other run."""
     client = get_client(url=server_url)
     try:
         sent: dict[str, list[str]] = {}
@@ -198,9 +200,9 @@ async def test_extra_requests_per_run(
         await client.aclose()
     counts = {label: sum("/history" in r for r in reqs) for label, reqs in sent.items()}
     assert counts == {
-        "readme new": 0,  # replayed with tasks: no history needed, no link
+        "readme new": 1,  # replayed with tasks, no history needed; it paused: where
         "readme resume": 2,
-        "readme travel": 1,
+        "readme travel": 2,  # the checkpoint it started from; it asks again, so paused: where
         "default new": 1,  # the task spans are rebuilt from the history
         "default resume": 2,  # the rebuild's history, and the checkpoint before
         "default travel": 2,
