@@ -238,3 +238,21 @@ async def test_async_resume_and_time_travel_link(
     assert link.context.span_id == paused.context.span_id
     assert link.attributes[names.OTELSTREAM_LINK_REASON] == names.LINK_REASON_TIME_TRAVEL
     assert link.attributes[names.LANGGRAPH_CHECKPOINT_ID] == older_id
+
+
+def test_v2_parts_resume_linked_and_clean(
+    bare: Any, tracer_provider: Any, span_exporter: Any
+) -> None:
+    """``version="v2"`` parts: the resume links, and no part shows the client's key."""
+    remote = instrument_remote(bare, tracer_provider=tracer_provider)
+    thread_id = _new_thread(bare)
+    config = _config(thread_id)
+    first = list(remote.stream(_user("ask"), config, stream_mode=MODES, version="v2"))
+    (paused,) = _runs(span_exporter)
+    second = list(remote.stream(Command(resume="yes"), config, stream_mode=MODES, version="v2"))
+    (resumed,) = _runs(span_exporter)
+    (link,) = resumed.links
+    assert link.context.span_id == paused.context.span_id
+    assert {p["type"] for p in second} == set(MODES)
+    for part in first + second:
+        assert names.OTELSTREAM_REMOTE_TRACEPARENT not in json.dumps(part["data"], default=str)
