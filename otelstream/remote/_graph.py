@@ -160,18 +160,16 @@ def _thread_id(plan_: RemotePlan) -> str:
     return str(((plan_.config or {}).get("configurable") or {}).get("thread_id"))
 
 
-def _settle(wait: Callable[[], None]) -> None:
+def _settle(wait: Callable[[bool], None], outcome: str) -> None:
     try:
-        wait()
+        wait(outcome == names.OUTCOME_CANCELLED)
     except Exception:
         _internal.internal_error("remote lookup")
 
 
-async def _asettle(wait: Callable[[], Awaitable[None]], *, cancelled: bool) -> None:
-    if cancelled:
-        return  # a cancelled caller must not wait on telemetry
+async def _asettle(wait: Callable[[bool], Awaitable[None]], outcome: str) -> None:
     try:
-        await wait()
+        await wait(outcome == names.OUTCOME_CANCELLED)
     except Exception:
         _internal.internal_error("remote lookup")
 
@@ -223,8 +221,9 @@ class InstrumentedRemoteGraph(TracedProxy):
             _internal.internal_error("remote links")
             return plan_, None
 
-    def _lookup(self, links: _Links | None, plan_: RemotePlan) -> Callable[[], None] | None:
-        """Start reading a time travel's checkpoint on a thread; the call that waits for it."""
+    def _lookup(self, links: _Links | None, plan_: RemotePlan) -> Callable[[bool], None] | None:
+        """Start reading a time travel's checkpoint on a thread; the call that waits for it
+        (a cancelled run does not wait: it links only if the answer is already there)."""
         if links is None or plan_.reason != names.LINK_REASON_TIME_TRAVEL:
             return None
         client = getattr(self.__wrapped__, "sync_client", None)
@@ -239,19 +238,25 @@ class InstrumentedRemoteGraph(TracedProxy):
             except Exception:
                 _log.debug("remote_checkpoint_lookup_failed", exc_info=True)
 
-        worker = threading.Thread(target=read, name="otelstream-checkpoint-lookup", daemon=True)
-        worker.start()
+        try:
+            worker = threading.Thread(target=read, name="otelstream-checkpoint-lookup", daemon=True)
+            worker.start()
+        except Exception:
+            _internal.internal_error("remote lookup")
+            return None
 
-        def wait() -> None:
-            worker.join(LOOKUP_WAIT)
-            links.looked_up(checkpoint_id)
+        def wait(cancelled: bool) -> None:
+            if not cancelled:
+                worker.join(LOOKUP_WAIT)
+            if not worker.is_alive():
+                links.looked_up(checkpoint_id)
 
         return wait
 
     def _alookup(
         self, links: _Links | None, plan_: RemotePlan
-    ) -> Callable[[], Awaitable[None]] | None:
-        """``_lookup`` for ``astream``: a task on the caller's loop."""
+    ) -> Callable[[bool], Awaitable[None]] | None:
+        """``_lookup`` for ``astream``: a task on the caller's loop, cancelled with the run."""
         if links is None or plan_.reason != names.LINK_REASON_TIME_TRAVEL:
             return None
         client = getattr(self.__wrapped__, "client", None)
@@ -266,12 +271,20 @@ class InstrumentedRemoteGraph(TracedProxy):
             except Exception:
                 _log.debug("remote_checkpoint_lookup_failed", exc_info=True)
 
-        task = asyncio.ensure_future(read())
+        try:
+            task = asyncio.ensure_future(read())
+        except Exception:
+            _internal.internal_error("remote lookup")
+            return None
 
-        async def wait() -> None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(task, LOOKUP_WAIT)
-            links.looked_up(checkpoint_id)
+        async def wait(cancelled: bool) -> None:
+            if not cancelled:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(task, LOOKUP_WAIT)
+            if task.done():
+                links.looked_up(checkpoint_id)
+            else:
+                task.cancel()
 
         return wait
 
@@ -317,7 +330,7 @@ class InstrumentedRemoteGraph(TracedProxy):
         finally:
             if feed is not None:
                 if wait is not None:
-                    _settle(wait)
+                    _settle(wait, outcome)
                 end_feed(self._otelstream_tracing, feed, outcome, error)
 
     async def _atraced(
@@ -348,7 +361,7 @@ class InstrumentedRemoteGraph(TracedProxy):
         finally:
             if feed is not None:
                 if wait is not None:
-                    await _asettle(wait, cancelled=outcome == names.OUTCOME_CANCELLED)
+                    await _asettle(wait, outcome)
                 end_feed(self._otelstream_tracing, feed, outcome, error)
 
 

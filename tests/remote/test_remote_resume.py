@@ -256,3 +256,22 @@ def test_v2_parts_resume_linked_and_clean(
     assert {p["type"] for p in second} == set(MODES)
     for part in first + second:
         assert names.OTELSTREAM_REMOTE_TRACEPARENT not in json.dumps(part["data"], default=str)
+
+
+def test_an_abandoned_time_travel_ends_cancelled(
+    bare: Any, tracer_provider: Any, span_exporter: Any
+) -> None:
+    """A caller that stops reading a time travel ends its run ``cancelled`` without waiting for
+    the lookup; a link, if the answer was already there, names the paused run."""
+    remote = instrument_remote(bare, tracer_provider=tracer_provider)
+    thread_id = _new_thread(bare)
+    _pause(remote, bare, thread_id)
+    (paused,) = _runs(span_exporter)
+    history = list(bare.get_state_history(_config(thread_id)))
+    (older,) = [s for s in history if s.next == ("agent",)]
+    stream = remote.stream(None, _config(thread_id, older.config["configurable"]["checkpoint_id"]))
+    next(stream)
+    stream.close()
+    (travelled,) = _runs(span_exporter)
+    assert travelled.attributes[names.OTELSTREAM_OUTCOME] == names.OUTCOME_CANCELLED
+    assert [link.context.span_id for link in travelled.links] in ([], [paused.context.span_id])
