@@ -24,6 +24,8 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
+from opentelemetry import metrics
+from opentelemetry.trace import Link
 from resume_process import Draft, approval_graph, functional_graph, request
 from test_passthrough import run_astream, run_stream
 
@@ -33,6 +35,8 @@ from otelstream.cli import main as cli_main
 from otelstream.cli.traces import read_trace_file
 from otelstream.feeds.checkpoints import parse_traceparent, traceparent
 from otelstream.instrumentor import OtelStreamInstrumentor
+from otelstream.record.instruments import Instruments
+from otelstream.record.run import RunRecorder
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -477,3 +481,33 @@ def test_traceparent_round_trips_and_rejects_anything_else(tracer_provider: Trac
     assert parsed.is_remote
     for bad in (None, 42, "", "00-0-0-00", f"00-{'0' * 32}-{'1' * 16}-01", "01" + "x" * 53):
         assert parse_traceparent(bad) is None
+
+
+def test_recorder_takes_links_known_before_the_run_starts(
+    tracer_provider: TracerProvider, spans: Spans
+) -> None:
+    """A feed that read the starting checkpoint before the run (``links=``) gives the run span
+    its link at the start, visible to samplers; ``resumed_from(linked=True)`` then only adds the
+    resumed event, never a second link."""
+    writer = parse_traceparent(f"00-{'ab' * 16}-{'cd' * 8}-01")
+    assert writer is not None
+    attributes = {
+        names.OTELSTREAM_LINK_REASON: names.LINK_REASON_RESUME,
+        names.LANGGRAPH_CHECKPOINT_ID: "cp-1",
+    }
+    recorder = RunRecorder(
+        tracer_provider.get_tracer("t"),
+        Instruments(metrics.NoOpMeterProvider().get_meter("t")),
+        otelstream.Options(),
+        name="remote",
+        conversation_id="order-42",
+        parent=None,
+        links=[Link(writer, attributes)],
+    )
+    recorder.resumed_from(writer, names.LINK_REASON_RESUME, "cp-1", linked=True)
+    recorder.finish(names.OUTCOME_COMPLETED, None)
+    (run,) = spans()
+    assert [(link.context.span_id, dict(link.attributes or {})) for link in run.links] == [
+        (writer.span_id, attributes)
+    ]
+    assert [e.name for e in run.events] == [names.EVENT_RESUMED]
