@@ -7,6 +7,7 @@ process (``tests/resume_process.py``, its own ``TracerProvider`` and JSON Lines 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -33,7 +34,12 @@ import otelstream
 from otelstream import names
 from otelstream.cli import main as cli_main
 from otelstream.cli.traces import read_trace_file
-from otelstream.feeds.checkpoints import parse_traceparent, traceparent
+from otelstream.feeds.checkpoints import (
+    RunCheckpoints,
+    TracedSaver,
+    parse_traceparent,
+    traceparent,
+)
 from otelstream.instrumentor import OtelStreamInstrumentor
 from otelstream.record.instruments import Instruments
 from otelstream.record.run import RunRecorder
@@ -511,3 +517,25 @@ def test_recorder_takes_links_known_before_the_run_starts(
         (writer.span_id, attributes)
     ]
     assert [e.name for e in run.events] == [names.EVENT_RESUMED]
+
+
+def test_traced_saver_copies_and_delegates(tracer_provider: TracerProvider) -> None:
+    """The lent saver is the wrapped one in all but its three jobs: attributes of its own and
+    unwrapped methods reach the wrapped saver, and a copy (LangGraph copies savers) still works."""
+    recorder = RunRecorder(
+        tracer_provider.get_tracer("t"),
+        Instruments(metrics.NoOpMeterProvider().get_meter("t")),
+        otelstream.Options(),
+        name="copy",
+        conversation_id=None,
+        parent=None,
+    )
+    inner = InMemorySaver()
+    saver = TracedSaver(inner, RunCheckpoints(recorder, names.LINK_REASON_CONTINUE))
+    assert saver.storage is inner.storage
+    assert saver.put_writes == inner.put_writes
+    assert saver.config_specs == inner.config_specs
+    clone = copy.copy(saver)
+    assert clone.inner is inner
+    assert clone.get_tuple(THREAD) is None
+    recorder.finish(names.OUTCOME_COMPLETED, None)

@@ -163,7 +163,10 @@ class TracedSaver(BaseCheckpointSaver):  # type: ignore[type-arg]
             setattr(self, name, getattr(inner, name))
 
     def __getattr__(self, name: str) -> Any:
-        # Attributes of the saver itself (``conn``, ``storage``...): the wrapped saver's.
+        # Attributes of the saver itself (``conn``, ``storage``...): the wrapped saver's. Never
+        # ``inner`` itself or a special name: ``copy.copy`` probes those on a bare instance.
+        if name == "inner" or name.startswith("__"):
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     @property
