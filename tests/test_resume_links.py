@@ -8,12 +8,14 @@ process (``tests/resume_process.py``, its own ``TracerProvider`` and JSON Lines 
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -539,3 +541,27 @@ def test_traced_saver_copies_and_delegates(tracer_provider: TracerProvider) -> N
     assert clone.inner is inner
     assert clone.get_tuple(THREAD) is None
     recorder.finish(names.OUTCOME_COMPLETED, None)
+
+
+def test_nothing_is_kept_per_thread(tracer_provider: TracerProvider) -> None:
+    """The lent saver (the only tracing state a resume needs) dies with its run: a process that
+    serves many threads holds none of it afterwards."""
+    lent: list[weakref.ref[Any]] = []
+    kinds: set[type] = set()
+
+    def node(state: Draft) -> dict[str, Any]:
+        saver = get_config()["configurable"]["__pregel_checkpointer"]
+        kinds.add(type(saver))
+        lent.append(weakref.ref(saver))
+        return {"draft": "d"}
+
+    builder = StateGraph(Draft)
+    builder.add_node("node", node)
+    builder.add_edge(START, "node")
+    graph = _traced(builder.compile(checkpointer=InMemorySaver()), tracer_provider)
+    for thread in range(50):
+        graph.invoke(request(), {"configurable": {"thread_id": f"t{thread}"}})
+    assert len(lent) == 50
+    assert kinds == {TracedSaver}
+    gc.collect()
+    assert [ref for ref in lent if ref() is not None] == []
