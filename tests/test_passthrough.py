@@ -646,9 +646,7 @@ def test_invoke_with_checkpointer_matches_bare(
         # race with add_messages assigning ids in place, in the bare graph too.
         history = list(graph.get_state_history(case.config()))
         steps = [(_without_traceparent(s.metadata), s.next) for s in history]
-        marked.append(
-            sum(otelstream.names.OTELSTREAM_TRACEPARENT in s.metadata for s in history)
-        )
+        marked.append(sum(otelstream.names.OTELSTREAM_TRACEPARENT in s.metadata for s in history))
         results.append(Run([*run.chunks, state, *steps], run.error))
     assert marked == [0, len(history)]  # bare: none; traced: every checkpoint the run saved
     assert_same(results[0], results[1], ordered=True)

@@ -7,12 +7,15 @@ process (``tests/resume_process.py``, its own ``TracerProvider`` and JSON Lines 
 
 from __future__ import annotations
 
+import copy
+import gc
 import json
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,8 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
+from opentelemetry import metrics
+from opentelemetry.trace import Link
 from resume_process import Draft, approval_graph, functional_graph, request
 from test_passthrough import run_astream, run_stream
 
@@ -31,8 +36,15 @@ import otelstream
 from otelstream import names
 from otelstream.cli import main as cli_main
 from otelstream.cli.traces import read_trace_file
-from otelstream.feeds.checkpoints import parse_traceparent, traceparent
+from otelstream.feeds.checkpoints import (
+    RunCheckpoints,
+    TracedSaver,
+    parse_traceparent,
+    traceparent,
+)
 from otelstream.instrumentor import OtelStreamInstrumentor
+from otelstream.record.instruments import Instruments
+from otelstream.record.run import RunRecorder
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -477,3 +489,79 @@ def test_traceparent_round_trips_and_rejects_anything_else(tracer_provider: Trac
     assert parsed.is_remote
     for bad in (None, 42, "", "00-0-0-00", f"00-{'0' * 32}-{'1' * 16}-01", "01" + "x" * 53):
         assert parse_traceparent(bad) is None
+
+
+def test_recorder_takes_links_known_before_the_run_starts(
+    tracer_provider: TracerProvider, spans: Spans
+) -> None:
+    """A feed that read the starting checkpoint before the run (``links=``) gives the run span
+    its link at the start, visible to samplers; ``resumed_from(linked=True)`` then only adds the
+    resumed event, never a second link."""
+    writer = parse_traceparent(f"00-{'ab' * 16}-{'cd' * 8}-01")
+    assert writer is not None
+    attributes = {
+        names.OTELSTREAM_LINK_REASON: names.LINK_REASON_RESUME,
+        names.LANGGRAPH_CHECKPOINT_ID: "cp-1",
+    }
+    recorder = RunRecorder(
+        tracer_provider.get_tracer("t"),
+        Instruments(metrics.NoOpMeterProvider().get_meter("t")),
+        otelstream.Options(),
+        name="remote",
+        conversation_id="order-42",
+        parent=None,
+        links=[Link(writer, attributes)],
+    )
+    recorder.resumed_from(writer, names.LINK_REASON_RESUME, "cp-1", linked=True)
+    recorder.finish(names.OUTCOME_COMPLETED, None)
+    (run,) = spans()
+    assert [(link.context.span_id, dict(link.attributes or {})) for link in run.links] == [
+        (writer.span_id, attributes)
+    ]
+    assert [e.name for e in run.events] == [names.EVENT_RESUMED]
+
+
+def test_traced_saver_copies_and_delegates(tracer_provider: TracerProvider) -> None:
+    """The lent saver is the wrapped one in all but its three jobs: attributes of its own and
+    unwrapped methods reach the wrapped saver, and a copy (LangGraph copies savers) still works."""
+    recorder = RunRecorder(
+        tracer_provider.get_tracer("t"),
+        Instruments(metrics.NoOpMeterProvider().get_meter("t")),
+        otelstream.Options(),
+        name="copy",
+        conversation_id=None,
+        parent=None,
+    )
+    inner = InMemorySaver()
+    saver = TracedSaver(inner, RunCheckpoints(recorder, names.LINK_REASON_CONTINUE))
+    assert saver.storage is inner.storage
+    assert saver.put_writes == inner.put_writes
+    assert saver.config_specs == inner.config_specs
+    clone = copy.copy(saver)
+    assert clone.inner is inner
+    assert clone.get_tuple(THREAD) is None
+    recorder.finish(names.OUTCOME_COMPLETED, None)
+
+
+def test_nothing_is_kept_per_thread(tracer_provider: TracerProvider) -> None:
+    """The lent saver (the only tracing state a resume needs) dies with its run: a process that
+    serves many threads holds none of it afterwards."""
+    lent: list[weakref.ref[Any]] = []
+    kinds: set[type] = set()
+
+    def node(state: Draft) -> dict[str, Any]:
+        saver = get_config()["configurable"]["__pregel_checkpointer"]
+        kinds.add(type(saver))
+        lent.append(weakref.ref(saver))
+        return {"draft": "d"}
+
+    builder = StateGraph(Draft)
+    builder.add_node("node", node)
+    builder.add_edge(START, "node")
+    graph = _traced(builder.compile(checkpointer=InMemorySaver()), tracer_provider)
+    for thread in range(50):
+        graph.invoke(request(), {"configurable": {"thread_id": f"t{thread}"}})
+    assert len(lent) == 50
+    assert kinds == {TracedSaver}
+    gc.collect()
+    assert [ref for ref in lent if ref() is not None] == []

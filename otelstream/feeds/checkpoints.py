@@ -18,7 +18,8 @@ travels. No tracing state is kept per thread in memory.
   ``aget_tuple`` in the loop's ``__enter__``), with its metadata. The saver's first read is that
   one: if its metadata names a run span, the run span links to it. Reading costs no I/O of our
   own; the link is added right after the span started (``Span.add_link``), so a sampler does not
-  see it.
+  see it. What the saver reads inside a run (``get_tuple``, ``list``) reaches LangGraph without
+  the key: LangGraph shows the caller the starting checkpoint's metadata again on a resume.
 * **Why.** ``time_travel`` when the caller names a ``checkpoint_id`` (a ``Command(resume=...)``
   at a named checkpoint is still a resume), ``resume`` when the input is ``None`` or a
   ``Command`` (LangGraph's own rule for resuming, ``pregel/_loop.py``), else ``continue`` (a new
@@ -26,7 +27,8 @@ travels. No tracing state is kept per thread in memory.
   span; an interrupted run gets ``gen_ai.agent.paused`` naming the checkpoint it saved last.
 
 Every other method of the saver is the wrapped saver's own bound method, so LangGraph's hot
-paths (``put_writes``, ``get_next_version``) call the wrapped saver directly. A graph without a
+paths (``put_writes``, ``get_next_version``) call the wrapped saver directly; so is a clone
+LangGraph makes in strict msgpack mode (``with_allowlist``). A graph without a
 checkpointer (or with ``checkpointer=False``) is not touched, nor is a call LangGraph will reject
 for want of a ``configurable``.
 """
@@ -161,7 +163,10 @@ class TracedSaver(BaseCheckpointSaver):  # type: ignore[type-arg]
             setattr(self, name, getattr(inner, name))
 
     def __getattr__(self, name: str) -> Any:
-        # Attributes of the saver itself (``conn``, ``storage``...): the wrapped saver's.
+        # Attributes of the saver itself (``conn``, ``storage``...): the wrapped saver's. Never
+        # ``inner`` itself or a special name: ``copy.copy`` probes those on a bare instance.
+        if name == "inner" or name.startswith("__"):
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     @property

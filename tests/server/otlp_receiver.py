@@ -42,8 +42,6 @@ class Event:
 
 @dataclass(frozen=True)
 class Link:
-    """A span's link to another span (hex ids)."""
-
     trace_id: str
     span_id: str
     attributes: dict[str, Any]

@@ -1,5 +1,6 @@
-"""Resumed runs on a real traced ``langgraph dev``: the run that resumes a thread links to the
-run that paused it, through the checkpoint metadata the server's own checkpointer keeps.
+"""Resumed runs on a real traced ``langgraph dev``, beyond ``test_resume_in_server.py``: what
+the server's checkpoints carry, time travel, and a traced RemoteGraph and a sidecar watching the
+same server, each linking to its own span of the paused run.
 
 The server (``conftest.py``) traces its runs in process (``opentelemetry-instrument``); each run
 below is a separate request, so a separate worker task: nothing but the checkpoints connects them.
@@ -62,23 +63,21 @@ def _ids(traceparent: Any) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def runs(traced_server: TracedServer) -> dict[str, Any]:
     """One thread: a run that pauses, the run that resumes it, and a run that travels back to
-    the checkpoint the first run saved after ``draft``."""
+    the checkpoint the first run saved before ``ask``."""
     with get_sync_client(url=traced_server.url) as client:
         thread_id = str(client.threads.create()["thread_id"])
-        paused = _run(client, thread_id, input={})
+        paused = _run(client, thread_id, input={"request": "refund"})
         history = client.threads.get_history(thread_id, limit=10)
-        interrupted_at = history[0]["checkpoint"]["checkpoint_id"]
-        after_draft = next(h for h in history if h["next"] == ["review"])
+        before_ask = next(h for h in history if h["next"] == ["ask"])
         resumed = _run(client, thread_id, command={"resume": "yes"})
         travelled = _run(
-            client, thread_id, input=None, checkpoint_id=after_draft["checkpoint"]["checkpoint_id"]
+            client, thread_id, input=None, checkpoint_id=before_ask["checkpoint"]["checkpoint_id"]
         )
     return {
         "paused": paused,
         "resumed": resumed,
         "travelled": travelled,
-        "interrupted_at": interrupted_at,
-        "after_draft": after_draft,
+        "before_ask": before_ask,
         "history": history,
     }
 
@@ -97,32 +96,6 @@ def test_checkpoints_name_the_run_span_that_wrote_them(
     assert {_ids(w) for w in written} == {(paused.trace_id, paused.span_id)}
 
 
-def test_paused_run_says_where_it_paused(runs: dict[str, Any], receiver: OtlpReceiver) -> None:
-    """The interrupted run ends ``interrupted`` with ``gen_ai.agent.paused`` at its last
-    checkpoint."""
-    paused = _run_span(receiver, runs["paused"])
-    assert paused.attributes[names.OTELSTREAM_OUTCOME] == names.OUTCOME_INTERRUPTED
-    (event,) = [e for e in paused.events if e.name == names.EVENT_PAUSED]
-    assert event.attributes[names.LANGGRAPH_CHECKPOINT_ID] == runs["interrupted_at"]
-
-
-def test_resuming_run_links_to_the_paused_run(runs: dict[str, Any], receiver: OtlpReceiver) -> None:
-    """The resuming run, another request on another worker task, links to the paused run's span
-    with reason ``resume`` and the checkpoint it resumed from, and says it resumed."""
-    paused = _run_span(receiver, runs["paused"])
-    resumed = _run_span(receiver, runs["resumed"])
-    assert resumed.trace_id != paused.trace_id  # two requests, two traces: only the link joins
-    (link,) = resumed.links
-    assert (link.trace_id, link.span_id) == (paused.trace_id, paused.span_id)
-    assert link.attributes == {
-        names.OTELSTREAM_LINK_REASON: names.LINK_REASON_RESUME,
-        names.LANGGRAPH_CHECKPOINT_ID: runs["interrupted_at"],
-    }
-    (event,) = [e for e in resumed.events if e.name == names.EVENT_RESUMED]
-    assert event.attributes[names.LANGGRAPH_CHECKPOINT_ID] == runs["interrupted_at"]
-    assert resumed.attributes[names.OTELSTREAM_OUTCOME] == names.OUTCOME_COMPLETED
-
-
 def test_time_travel_links_to_the_run_that_wrote_the_checkpoint(
     runs: dict[str, Any], receiver: OtlpReceiver
 ) -> None:
@@ -133,7 +106,7 @@ def test_time_travel_links_to_the_run_that_wrote_the_checkpoint(
     assert (link.trace_id, link.span_id) == (paused.trace_id, paused.span_id)
     assert link.attributes == {
         names.OTELSTREAM_LINK_REASON: names.LINK_REASON_TIME_TRAVEL,
-        names.LANGGRAPH_CHECKPOINT_ID: runs["after_draft"]["checkpoint"]["checkpoint_id"],
+        names.LANGGRAPH_CHECKPOINT_ID: runs["before_ask"]["checkpoint"]["checkpoint_id"],
     }
     assert not [e for e in travelled.events if e.name == names.EVENT_RESUMED]
 
@@ -152,7 +125,7 @@ def test_every_observer_links_to_its_own_span_and_the_servers(
         _wait(lambda: sidecar.last_poll is not None)
         thread_id = str(graph.sync_client.threads.create()["thread_id"])
         config = {"configurable": {"thread_id": thread_id}}
-        list(remote.stream({}, config, stream_mode="updates"))
+        list(remote.stream({"request": "refund"}, config, stream_mode="updates"))
         list(remote.stream(Command(resume="yes"), config, stream_mode="updates"))
         paused_id, resumed_id = sorted(
             (r["run_id"] for r in graph.sync_client.runs.list(thread_id)),

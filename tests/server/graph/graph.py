@@ -1,13 +1,11 @@
-"""The graph the in-server tests run on ``langgraph dev`` (``langgraph.json``: ``pipeline``).
+"""The graphs the in-server tests run on ``langgraph dev`` (``langgraph.json``: ``pipeline``,
+and ``approval`` for resumed runs).
 
 Two parallel branches (``left``, ``right``) join into ``research``, a subgraph whose ``model``
 node streams a fake chat model (first chunk after ``FIRST_CHUNK_DELAY``), then ``finish``. Every
 node, the subgraph's included, makes one custom write ``{"node": <name>}``, so a test can check
 that each write sits on the span of the node that wrote it. The model comes from
 ``otelstream.testing``: the server's venv has otelstream installed (in-server tracing needs it).
-
-``approval`` (the resume tests): ``draft``, then ``review``, which calls ``interrupt()`` and
-returns the human's answer, then ``publish``.
 """
 
 from __future__ import annotations
@@ -101,32 +99,27 @@ graph = build()
 
 
 class Approval(TypedDict, total=False):
-    draft: str
+    request: str
     verdict: str
-    published: bool
 
 
-async def draft(state: Approval) -> dict[str, Any]:
-    return {"draft": "a short note"}
+async def ask(state: Approval) -> dict[str, Any]:
+    # Pauses the run; a later run resumes it with Command(resume=...).
+    return {"verdict": str(interrupt({"request": state.get("request", "")}))}
 
 
-async def review(state: Approval) -> dict[str, Any]:
-    return {"verdict": str(interrupt({"approve": state.get("draft", "")}))}
-
-
-async def publish(state: Approval) -> dict[str, Any]:
-    return {"published": state.get("verdict") == "yes"}
+async def done(state: Approval) -> dict[str, Any]:
+    return {"verdict": f"{state.get('verdict', '')}!"}
 
 
 def build_approval() -> Any:
+    """``ask -> done``: ``ask`` waits for a human (``langgraph.json``: ``approval``)."""
     builder = StateGraph(Approval)
-    builder.add_node("draft", draft)
-    builder.add_node("review", review)
-    builder.add_node("publish", publish)
-    builder.add_edge(START, "draft")
-    builder.add_edge("draft", "review")
-    builder.add_edge("review", "publish")
-    builder.add_edge("publish", END)
+    builder.add_node("ask", ask)
+    builder.add_node("done", done)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", "done")
+    builder.add_edge("done", END)
     return builder.compile(name="approval")
 
 
