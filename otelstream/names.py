@@ -84,6 +84,29 @@ LANGGRAPH_TIMEOUT_KIND: Final = "langgraph.timeout.kind"
 LANGGRAPH_TIMEOUT_SECONDS: Final = "langgraph.timeout.seconds"
 """Task span cut off by its ``TimeoutPolicy``: the limit that fired, in seconds."""
 
+# --- durable execution: resumed runs linked (checkpoint metadata) --------------------------
+OTELSTREAM_TRACEPARENT: Final = "otelstream.traceparent"
+"""Checkpoint metadata key (not a span attribute): the W3C ``traceparent`` of the run span of
+the traced run that wrote the checkpoint. A later run that starts from that checkpoint, in any
+process, links its run span to it."""
+OTELSTREAM_LINK_REASON: Final = "otelstream.link.reason"
+"""Link attribute on a run span's link to the run that wrote the checkpoint it started from:
+``resume`` (the caller continued the thread: ``Command(resume=...)`` or ``None`` input),
+``time_travel`` (the caller named a ``checkpoint_id``) or ``continue`` (a new input on a thread
+that has checkpoints)."""
+LANGGRAPH_CHECKPOINT_ID: Final = "langgraph.checkpoint.id"
+"""On a run span's link and on ``gen_ai.agent.resumed``: the checkpoint the run started from; on
+``gen_ai.agent.paused``: the checkpoint the interrupted run saved last."""
+EVENT_PAUSED: Final = "gen_ai.agent.paused"
+"""Run span: the run ended interrupted and its thread waits for a resume (the name proposed in
+semantic-conventions-genai #159 / PR #445, Development); stamped when the run ended."""
+EVENT_RESUMED: Final = "gen_ai.agent.resumed"
+"""Run span: the run resumes an interrupted thread from a persisted checkpoint (proposed name, as
+``gen_ai.agent.paused``); stamped when LangGraph read that checkpoint."""
+LINK_REASON_RESUME: Final = "resume"
+LINK_REASON_TIME_TRAVEL: Final = "time_travel"
+LINK_REASON_CONTINUE: Final = "continue"
+
 # --- derived by otelstream -----------------------------------------------------------------
 OTELSTREAM_OUTCOME: Final = "otelstream.outcome"
 """How the run ended: ``completed``, ``error``, ``timeout`` (a node's ``TimeoutPolicy`` cut it off:
@@ -198,6 +221,13 @@ OTELSTREAM_RECONSTRUCTED_SILENT: Final = "otelstream.reconstructed.silent_steps"
 """Run span: steps whose checkpoint names no task although the run went on past them, so the
 node that ran there has no reconstructed span (``langgraph-api`` lists none for the step after a
 join into a subgraph node)."""
+
+# --- resumed remote runs (RemoteGraph, sidecar) ------------------------------------------------
+OTELSTREAM_REMOTE_TRACEPARENT: Final = "otelstream.remote.traceparent"
+"""Run metadata key (not a span attribute) a traced ``RemoteGraph`` sends with each run on a
+thread: the W3C ``traceparent`` of its run span. The server copies it into the metadata of every
+checkpoint the run saves, so a later traced client run that starts from one links to it; the
+caller's chunks never show it."""
 
 # --- metrics -------------------------------------------------------------------------------
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"

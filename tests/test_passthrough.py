@@ -624,15 +624,31 @@ async def test_ainvoke_matches_bare(
     assert_traced(spans)
 
 
+def _without_traceparent(metadata: Any) -> dict[str, Any]:
+    """Checkpoint metadata without the one key otelstream adds to it."""
+    metadata = dict(metadata or {})
+    metadata.pop(otelstream.names.OTELSTREAM_TRACEPARENT, None)
+    return metadata
+
+
 def test_invoke_with_checkpointer_matches_bare(
     tracer_provider: TracerProvider, meter_provider: MeterProvider
 ) -> None:
-    """``invoke`` on a thread returns and saves the same state as the bare graph."""
+    """``invoke`` on a thread returns and saves the same state and history as the bare graph,
+    but for the traceparent otelstream adds to the metadata of each checkpoint."""
     case = Case("agent", checkpointer=True)
-    results = []
+    results, marked = [], []
     for graph in (case.bare(), case.traced(tracer_provider, meter_provider)):
         run = run_invoke(graph, (case.input(), case.config()), {})
-        results.append(Run([*run.chunks, graph.get_state(case.config())], run.error))
+        state = graph.get_state(case.config())
+        state = state._replace(metadata=_without_traceparent(state.metadata))
+        # The history's metadata and next nodes; not the values of older checkpoints, which
+        # race with add_messages assigning ids in place, in the bare graph too.
+        history = list(graph.get_state_history(case.config()))
+        steps = [(_without_traceparent(s.metadata), s.next) for s in history]
+        marked.append(sum(otelstream.names.OTELSTREAM_TRACEPARENT in s.metadata for s in history))
+        results.append(Run([*run.chunks, state, *steps], run.error))
+    assert marked == [0, len(history)]  # bare: none; traced: every checkpoint the run saved
     assert_same(results[0], results[1], ordered=True)
 
 

@@ -401,6 +401,9 @@ def _end_notes(record: SpanRecord, kind: str) -> str:
         notes.append("stalled")
     if names.OTELSTREAM_OUTCOME in attributes:
         notes.append(str(attributes[names.OTELSTREAM_OUTCOME]))
+    for link in record.links:
+        reason = link.attributes.get(names.OTELSTREAM_LINK_REASON)
+        notes.append(f"↩ {str(reason).replace('_', ' ')} of trace {link.trace_id}")
     if record.error:
         error_type = attributes.get(names.ERROR_TYPE, "error")
         notes.append(

@@ -20,7 +20,15 @@ if TYPE_CHECKING:
 
     from opentelemetry.sdk.trace import ReadableSpan
 
-__all__ = ["SpanEvent", "SpanRecord", "Trace", "TraceFileError", "group_traces", "read_trace_file"]
+__all__ = [
+    "SpanEvent",
+    "SpanLink",
+    "SpanRecord",
+    "Trace",
+    "TraceFileError",
+    "group_traces",
+    "read_trace_file",
+]
 
 _STATUS_ERROR = 2
 """``Status.code`` of an errored span in OTLP JSON (``STATUS_CODE_ERROR``)."""
@@ -46,6 +54,21 @@ class SpanEvent:
 
 
 @dataclass(frozen=True)
+class SpanLink:
+    """One span link: the span this one follows from, in this trace or another.
+
+    Attributes:
+        trace_id: Hex trace id of the linked span.
+        span_id: Hex span id of the linked span.
+        attributes: The link's attributes (``otelstream.link.reason``...).
+    """
+
+    trace_id: str
+    span_id: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SpanRecord:
     """One finished span.
 
@@ -60,6 +83,7 @@ class SpanRecord:
         events: The span's events, in time order.
         error: Whether the span's status is ERROR.
         status_message: The status description, if any.
+        links: The span's links (a resumed run's link to the run it resumes).
     """
 
     trace_id: str
@@ -72,6 +96,7 @@ class SpanRecord:
     events: tuple[SpanEvent, ...] = ()
     error: bool = False
     status_message: str = ""
+    links: tuple[SpanLink, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -158,6 +183,14 @@ def from_readable(span: ReadableSpan) -> SpanRecord:
         ),
         error=span.status.status_code is StatusCode.ERROR,
         status_message=span.status.description or "",
+        links=tuple(
+            SpanLink(
+                f"{link.context.trace_id:032x}",
+                f"{link.context.span_id:016x}",
+                dict(link.attributes or {}),
+            )
+            for link in span.links
+        ),
     )
 
 
@@ -213,6 +246,14 @@ def _span_from_json(data: Mapping[str, Any]) -> SpanRecord:
         ),
         error=int(status.get("code", 0)) == _STATUS_ERROR,
         status_message=str(status.get("message", "")),
+        links=tuple(
+            SpanLink(
+                str(link["traceId"]),
+                str(link["spanId"]),
+                _attributes(link.get("attributes", [])),
+            )
+            for link in data.get("links", [])
+        ),
     )
 
 

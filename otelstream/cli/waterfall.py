@@ -356,6 +356,37 @@ def _custom_row(span: SpanRecord, depth: int, axis: _Axis) -> Text | None:
     return row
 
 
+_LINK_VERBS = {
+    names.LINK_REASON_RESUME: "resumes",
+    names.LINK_REASON_TIME_TRAVEL: "time-travels from",
+    names.LINK_REASON_CONTINUE: "continues",
+}
+
+
+def _durable_rows(span: SpanRecord, depth: int, trace_id: str) -> list[Text]:
+    """Where a run paused, and one line per link: the run it resumes (or follows), in which
+    trace, from which checkpoint. Full ids, to search a backend for them."""
+    rows = []
+    for event in span.events:
+        if event.name == names.EVENT_PAUSED:
+            row = _name_cell("⏸ paused", depth + 1, "bold yellow")
+            checkpoint = event.attributes.get(names.LANGGRAPH_CHECKPOINT_ID)
+            if checkpoint is not None:
+                row.append(f"at checkpoint {checkpoint}", style="yellow")
+            rows.append(row)
+    for link in span.links:
+        reason = link.attributes.get(names.OTELSTREAM_LINK_REASON)
+        verb = _LINK_VERBS.get(str(reason), "links to")
+        where = "this trace" if link.trace_id == trace_id else f"trace {link.trace_id}"
+        row = _name_cell(f"↩ {verb}", depth + 1, "bold blue")
+        row.append(f"{where} span {link.span_id}", style="blue")
+        checkpoint = link.attributes.get(names.LANGGRAPH_CHECKPOINT_ID)
+        if checkpoint is not None:
+            row.append(f" · checkpoint {checkpoint}", style="dim")
+        rows.append(row)
+    return rows
+
+
 def render_trace(trace: Trace, *, width: int) -> Group:
     """Render one trace as a waterfall with a totals line.
 
@@ -394,6 +425,7 @@ def render_trace(trace: Trace, *, width: int) -> Group:
             row.append("  ")
             row.append(notes)
         lines.append(row)
+        lines.extend(_durable_rows(span, depth, trace.trace_id))
         for extra in (
             _rate_row(span, depth, axis) if kind == "chat" else None,
             _custom_row(span, depth, axis),

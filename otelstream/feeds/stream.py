@@ -20,6 +20,7 @@ from otelstream import __version__, _internal, names
 from otelstream._watchdog import Watchdog
 from otelstream.feeds.attempts import observe_attempts
 from otelstream.feeds.callbacks import SpanCallbackHandler, StreamingSpanCallbackHandler
+from otelstream.feeds.checkpoints import trace_checkpoints
 from otelstream.feeds.request import Plan, add_handler, plan
 from otelstream.feeds.server import parent_from_metadata, run_id
 from otelstream.feeds.writer import tap_config
@@ -66,7 +67,7 @@ class Tracing:
             _internal.internal_error("plan")
             return None
 
-    def _start(self, plan_: Plan) -> tuple[RunRecorder, dict[str, Any]]:
+    def _start(self, plan_: Plan, graph: Any) -> tuple[RunRecorder, dict[str, Any]]:
         recorder = RunRecorder(
             self.tracer,
             self.instruments,
@@ -83,6 +84,7 @@ class Tracing:
         config = add_handler(plan_, self._handler_type(recorder))
         if plan_.taps_writes:
             config = observe_attempts(tap_config(config, recorder), recorder)
+            config = trace_checkpoints(config, graph, plan_.input, plan_.effective_config, recorder)
         return recorder, config
 
     def _finish(self, recorder: RunRecorder, outcome: str, error: BaseException | None) -> None:
@@ -124,7 +126,7 @@ class Tracing:
     ) -> Iterator[Any]:
         recorder: RunRecorder | None = None
         try:
-            recorder, config = self._start(plan_)
+            recorder, config = self._start(plan_, graph)
         except Exception:
             _internal.internal_error("start")
             config = plan_.config
@@ -158,7 +160,7 @@ class Tracing:
     ) -> AsyncIterator[Any]:
         recorder: RunRecorder | None = None
         try:
-            recorder, config = self._start(plan_)
+            recorder, config = self._start(plan_, graph)
         except Exception:
             _internal.internal_error("start")
             config = plan_.config

@@ -45,8 +45,10 @@ _FAILED = frozenset({names.OUTCOME_ERROR, names.OUTCOME_TIMEOUT})
 """Outcomes whose run span is an error."""
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from opentelemetry.context import Context
-    from opentelemetry.trace import Tracer
+    from opentelemetry.trace import Link, SpanContext, Tracer
     from opentelemetry.util.types import AttributeValue
 
     from otelstream.options import Options
@@ -72,6 +74,8 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
         reads_tasks: For stream-only feeds: whether the stream reports each task's start and
             end (``tasks`` events); then a task span ends only once the stream has caught up.
         start_ns: When the run started, if not now (a remote run the server created earlier).
+        links: Links for the run span, known before it starts (a feed that read the checkpoint
+            the run starts from, see ``resumed_from``).
     """
 
     def __init__(
@@ -87,6 +91,7 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
         sees_nested: bool = False,
         reads_tasks: bool = False,
         start_ns: int | None = None,
+        links: Sequence[Link] | None = None,
     ) -> None:
         self._tracer = tracer
         self._instruments = instruments
@@ -125,6 +130,7 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
             context=parent,
             kind=SpanKind.INTERNAL,
             attributes=attributes,
+            links=links,
             start_time=self.start_ns,
         )
         self._context = trace.set_span_in_context(self.span)
@@ -134,6 +140,7 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
         self._custom_budget = max(budget, 0)
         self.first_content_ns: int | None = None
         self.interrupted = False
+        self.saved_checkpoint_id: str | None = None
         self._run_writes = Writes()
         self._init_work()
         self._init_chats()
@@ -171,6 +178,41 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
 
     task_key = staticmethod(task_key)
 
+    # ---- durable runs -------------------------------------------------------------------------
+
+    def resumed_from(
+        self,
+        writer: SpanContext | None,
+        reason: str,
+        checkpoint_id: str | None,
+        *,
+        linked: bool = False,
+        at_ns: int | None = None,
+    ) -> None:
+        """The run starts from a persisted checkpoint, written by the run span ``writer`` (when
+        its metadata named one): link to it, and mark a resume with ``gen_ai.agent.resumed``.
+
+        Args:
+            writer: The span context of the run that wrote the checkpoint, or ``None``.
+            reason: ``resume``, ``time_travel`` or ``continue`` (``names.LINK_REASON_*``).
+            checkpoint_id: The checkpoint the run starts from.
+            linked: The link was already given to the span at its start (``links=``).
+            at_ns: When the run resumed, if not now (a feed that learns of it after the start).
+        """
+        attributes: dict[str, AttributeValue] = {names.OTELSTREAM_LINK_REASON: reason}
+        if checkpoint_id is not None:
+            attributes[names.LANGGRAPH_CHECKPOINT_ID] = checkpoint_id
+        span = self.span
+        if writer is not None and not linked:
+            # Added after the start: LangGraph reads the checkpoint (with its metadata) only
+            # once the run is under way, and a second read of our own would cost the app I/O.
+            span.add_link(writer, attributes)
+        if reason == names.LINK_REASON_RESUME:
+            event: dict[str, AttributeValue] = {}
+            if checkpoint_id is not None:
+                event[names.LANGGRAPH_CHECKPOINT_ID] = checkpoint_id
+            span.add_event(names.EVENT_RESUMED, event, timestamp=at_ns)
+
     # ---- the end ------------------------------------------------------------------------------
 
     def finish(
@@ -193,6 +235,11 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
         if outcome == names.OUTCOME_COMPLETED and self.interrupted:
             outcome = names.OUTCOME_INTERRUPTED
         span = self.span
+        if outcome == names.OUTCOME_INTERRUPTED:
+            paused: dict[str, AttributeValue] = {}
+            if self.saved_checkpoint_id is not None:
+                paused[names.LANGGRAPH_CHECKPOINT_ID] = self.saved_checkpoint_id
+            span.add_event(names.EVENT_PAUSED, paused, timestamp=now)
         late = custom_attributes(self._run_writes)
         late[names.OTELSTREAM_OUTCOME] = outcome
         if self.first_content_ns is not None:

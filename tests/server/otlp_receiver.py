@@ -41,6 +41,13 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Link:
+    trace_id: str
+    span_id: str
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Span:
     """One decoded span, with the name of the instrumentation scope that made it."""
 
@@ -55,6 +62,7 @@ class Span:
     attributes: dict[str, Any]
     events: list[Event] = field(default_factory=list)
     resource: dict[str, Any] = field(default_factory=dict)
+    links: list[Link] = field(default_factory=list)
 
 
 class OtlpReceiver:
@@ -105,6 +113,14 @@ class OtlpReceiver:
                             attributes=_attributes(span.attributes),
                             events=[Event(e.name, _attributes(e.attributes)) for e in span.events],
                             resource=resource,
+                            links=[
+                                Link(
+                                    link.trace_id.hex(),
+                                    link.span_id.hex(),
+                                    _attributes(link.attributes),
+                                )
+                                for link in span.links
+                            ],
                         )
                     )
         with self._lock:

@@ -1,4 +1,5 @@
-"""The graph the in-server tests run on ``langgraph dev`` (``langgraph.json``: ``pipeline``).
+"""The graphs the in-server tests run on ``langgraph dev`` (``langgraph.json``: ``pipeline``,
+and ``approval`` for resumed runs).
 
 Two parallel branches (``left``, ``right``) join into ``research``, a subgraph whose ``model``
 node streams a fake chat model (first chunk after ``FIRST_CHUNK_DELAY``), then ``finish``. Every
@@ -15,6 +16,7 @@ from typing import Annotated, Any, TypedDict
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
 
 from otelstream.testing import FakeStreamingChatModel
 
@@ -94,3 +96,31 @@ def build() -> Any:
 
 
 graph = build()
+
+
+class Approval(TypedDict, total=False):
+    request: str
+    verdict: str
+
+
+async def ask(state: Approval) -> dict[str, Any]:
+    # Pauses the run; a later run resumes it with Command(resume=...).
+    return {"verdict": str(interrupt({"request": state.get("request", "")}))}
+
+
+async def done(state: Approval) -> dict[str, Any]:
+    return {"verdict": f"{state.get('verdict', '')}!"}
+
+
+def build_approval() -> Any:
+    """``ask -> done``: ``ask`` waits for a human (``langgraph.json``: ``approval``)."""
+    builder = StateGraph(Approval)
+    builder.add_node("ask", ask)
+    builder.add_node("done", done)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", "done")
+    builder.add_edge("done", END)
+    return builder.compile(name="approval")
+
+
+approval = build_approval()
