@@ -96,9 +96,10 @@ OTELSTREAM_LINK_REASON: Final = "otelstream.link.reason"
 that has checkpoints)."""
 LANGGRAPH_CHECKPOINT_ID: Final = "langgraph.checkpoint.id"
 """On a run span's link and on ``gen_ai.agent.resumed``: the checkpoint the run started from; on
-``gen_ai.agent.paused``: the checkpoint the interrupted run saved last."""
+``gen_ai.agent.paused``: the checkpoint the interrupted (or drained) run saved last."""
 EVENT_PAUSED: Final = "gen_ai.agent.paused"
-"""Run span: the run ended interrupted and its thread waits for a resume (the name proposed in
+"""Run span: the run ended interrupted or drained and its thread waits for a resume (the name
+proposed in
 semantic-conventions-genai #159 / PR #445, Development); stamped when the run ended."""
 EVENT_RESUMED: Final = "gen_ai.agent.resumed"
 """Run span: the run resumes an interrupted thread from a persisted checkpoint (proposed name, as

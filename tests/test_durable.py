@@ -13,7 +13,16 @@ import asyncio
 from typing import Any, TypedDict
 
 import pytest
-from helpers import by_op, events, metric_points, one, parent_of, run_span, task_spans
+from helpers import (
+    by_op,
+    events,
+    metric_points,
+    one,
+    parent_of,
+    run_span,
+    run_spans,
+    task_spans,
+)
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphDrained, NodeTimeoutError
@@ -330,15 +339,21 @@ def test_drained_run_is_its_own_outcome_and_not_an_error(
     with pytest.raises(GraphDrained):
         list(traced.stream({"n": 0}, config, control=control))
 
-    run = run_span(spans())
+    (run,) = run_spans(spans())
     assert run.attributes[names.OTELSTREAM_OUTCOME] == names.OUTCOME_DRAINED
     assert run.status.is_unset
     assert [t.attributes[names.LANGGRAPH_NODE] for t in task_spans(spans())] == ["work"]
     (point,) = metric_points(metric_reader)[names.METRIC_WORKFLOW_DURATION]
     assert point.attributes[names.OTELSTREAM_OUTCOME] == names.OUTCOME_DRAINED
     assert names.ERROR_TYPE not in point.attributes
-    # The drained thread resumes where it stopped.
+    (paused,) = events(run, names.EVENT_PAUSED)
+    # The drained thread resumes where it stopped, and the run that resumes it links back.
     assert traced.invoke(None, config) == {"n": 11}
+    resumed = run_spans(spans())[-1]
+    (link,) = resumed.links
+    assert link.context.span_id == run.context.span_id
+    assert link.attributes[names.OTELSTREAM_LINK_REASON] == names.LINK_REASON_RESUME
+    assert events(resumed, names.EVENT_RESUMED)
 
 
 # ---- every call path ------------------------------------------------------------------------

@@ -43,6 +43,8 @@ __all__ = ["NS_SEP", "RunRecorder"]
 
 _FAILED = frozenset({names.OUTCOME_ERROR, names.OUTCOME_TIMEOUT})
 """Outcomes whose run span is an error."""
+_PAUSED = frozenset({names.OUTCOME_INTERRUPTED, names.OUTCOME_DRAINED})
+"""Outcomes of a run that stopped where a later run can resume it."""
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -235,7 +237,7 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
         if outcome == names.OUTCOME_COMPLETED and self.interrupted:
             outcome = names.OUTCOME_INTERRUPTED
         span = self.span
-        if outcome == names.OUTCOME_INTERRUPTED:
+        if outcome in _PAUSED:
             paused: dict[str, AttributeValue] = {}
             if self.saved_checkpoint_id is not None:
                 paused[names.LANGGRAPH_CHECKPOINT_ID] = self.saved_checkpoint_id
