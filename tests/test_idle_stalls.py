@@ -16,8 +16,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import USER, attr, events, metric_points, one, parent_of
+from helpers import USER, attr, events, metric_points, one, parent_of, toolnode_graph
 from langchain.agents import create_agent
+from langchain.tools import ToolRuntime  # noqa: TC002 - the tool decorator reads the annotation
 from langchain_core.messages import AIMessage
 from langchain_core.tools import BaseTool, tool
 from langgraph.config import get_stream_writer
@@ -329,6 +330,57 @@ def test_a_tools_progress_is_its_tasks_progress(
     assert parent_of(spans, task_marker) is silent_task
     assert chatty_task is not None
     assert names.OTELSTREAM_STALLED not in (chatty_task.attributes or {})
+
+
+def test_tool_output_deltas_are_progress_in_a_v3_run(
+    tracer_provider: TracerProvider,
+    meter_provider: MeterProvider,
+    span_exporter: InMemorySpanExporter,
+    release: threading.Event,
+) -> None:
+    """Traced through LangGraph's v3 protocol (``otelstream.transformer()``), a tool streaming a
+    ``tool-output-delta`` every 0.05 s is not marked idle; the silent tool beside it in the same
+    ``ToolNode`` is, while it still runs."""
+
+    @tool
+    def tail_log(query: str, runtime: ToolRuntime) -> str:
+        """Tail a log, streaming each line."""
+        end = time.monotonic() + HANG_LIMIT
+        lines = 0
+        while not release.wait(BEAT) and time.monotonic() < end:
+            lines += 1
+            runtime.emit_output_delta(f"line {lines}")
+        return f"{lines} lines about {query}"
+
+    calls = tool_calls(
+        ("tail_log", {"query": "otel"}, "call_tail"),
+        ("silent_search", {"query": "otel"}, "call_silent"),
+    )
+    model = FakeStreamingChatModel(responses=[calls, AIMessage(content="All done.")])
+    graph = toolnode_graph(model, [tail_log, silent_tool(release)])
+    factory = otelstream.transformer(
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        options=Options(
+            tool_stall_threshold=math.inf, llm_stall_threshold=None, tool_idle_threshold=IDLE
+        ),
+    )
+
+    def consume() -> list[Any]:
+        return list(graph.stream_events(USER, version="v3", transformers=[factory]))
+
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            run = pool.submit(consume)
+            wait_for(lambda: markers(span_exporter), "the silent tool's marker")
+            time.sleep(4 * IDLE)
+            assert not run.done()
+            assert marked(span_exporter) == [("stalled execute_tool silent_search", "idle")]
+        finally:
+            release.set()
+        run.result(timeout=DEADLINE)
+    tail = one(span_exporter.get_finished_spans(), "execute_tool tail_log")
+    assert names.OTELSTREAM_STALLED not in (tail.attributes or {})
 
 
 # ---- model chunks -----------------------------------------------------------------------------
