@@ -1,12 +1,13 @@
-"""The watchdog: sees stalled tool calls, silent LLM streams and slow tasks while they still run.
+"""The watchdog: sees stalled tool calls, silent LLM streams and slow or idle tasks while they
+still run.
 
 A span is exported only when it ends, so a hung tool is invisible to a trace backend until it
 returns, which may be never. The watchdog is a daemon thread, started when the first traced run
 opens and stopped when the last one finishes, that checks every open run a few times per
 threshold: it needs nothing from the consumer (blocked on the next chunk, sync or async) and
 costs the streamed chunks nothing. It also serves the in-flight metrics, computed when they are
-collected rather than counted per item: ``otelstream.inflight`` and
-``otelstream.inflight.oldest_age``.
+collected rather than counted per item: ``otelstream.inflight``,
+``otelstream.inflight.oldest_age`` and ``otelstream.inflight.idle_age``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,16 @@ class Watchdog:
         self._tool_ns = ns(options.tool_stall_threshold)
         self._llm_ns = ns(options.llm_stall_threshold)
         self._task_ns = ns(options.task_stall_threshold)
-        enabled = [t for t in (self._tool_ns, self._llm_ns, self._task_ns) if t is not None]
+        self._tool_idle_ns = ns(options.tool_idle_threshold)
+        self._task_idle_ns = ns(options.task_idle_threshold)
+        thresholds = (
+            self._tool_ns,
+            self._llm_ns,
+            self._task_ns,
+            self._tool_idle_ns,
+            self._task_idle_ns,
+        )
+        enabled = [t for t in thresholds if t is not None]
         self.interval = (
             min(max(min(enabled) / 1e9 / 4, _MIN_INTERVAL), _MAX_INTERVAL) if enabled else None
         )
@@ -86,9 +96,21 @@ class Watchdog:
                     self._thread = None
                     return
             now = time.time_ns()
+            wait = interval
             for run in runs:
                 try:
-                    run.check_stalls(now, self._tool_ns, self._llm_ns, self._task_ns)
+                    run.check_stalls(
+                        now,
+                        self._tool_ns,
+                        self._llm_ns,
+                        self._task_ns,
+                        self._tool_idle_ns,
+                        self._task_idle_ns,
+                    )
+                    # A node's own idle timeout (TimeoutPolicy) may be shorter than any option.
+                    hint = run.idle_hint_ns
+                    if hint is not None:
+                        wait = min(wait, max(hint / 1e9 / 4, _MIN_INTERVAL))
                 except Exception:
                     try:
                         _internal.internal_error("watchdog")
@@ -96,7 +118,7 @@ class Watchdog:
                         _internal.record_thread_error()
             # Hold no finished run (and its spans) while sleeping.
             del runs, run
-            self._wake.wait(interval)
+            self._wake.wait(wait)
 
     def open_runs(self) -> list[RunRecorder]:
         """The runs being watched now."""
@@ -127,8 +149,15 @@ class _Observers:
             description="Seconds the oldest running tool call, LLM call (since its last chunk) "
             "or task of each name has been running.",
         )
+        meter.create_observable_gauge(
+            names.METRIC_INFLIGHT_IDLE_AGE,
+            callbacks=[self._observe_idle],
+            unit="s",
+            description="Seconds the longest-idle running tool call or task of each name has "
+            "gone without progress.",
+        )
 
-    def _in_flight(self) -> Iterable[tuple[str, str, str, float]]:
+    def _in_flight(self) -> Iterable[tuple[str, str, str, float, float | None]]:
         now = time.time_ns()
         for watchdog in list(self.watchdogs):
             for run in watchdog.open_runs():
@@ -136,19 +165,30 @@ class _Observers:
 
     def _observe_inflight(self, options: CallbackOptions) -> Iterable[Observation]:
         counts = dict.fromkeys((names.WORK_TOOL, names.WORK_LLM, names.WORK_TASK), 0)
-        for kind, _key, _name, _age in self._in_flight():
+        for kind, _key, _name, _age, _idle in self._in_flight():
             counts[kind] += 1
         return [Observation(n, {names.OTELSTREAM_WORK_KIND: k}) for k, n in counts.items()]
 
     def _observe_oldest(self, options: CallbackOptions) -> Iterable[Observation]:
         oldest: dict[tuple[str, str, str], float] = {}
-        for kind, key, name, age in self._in_flight():
+        for kind, key, name, age, _idle in self._in_flight():
             if age > oldest.get((kind, key, name), -1.0):
                 oldest[(kind, key, name)] = age
-        return [
-            Observation(age, {names.OTELSTREAM_WORK_KIND: kind, key: name})
-            for (kind, key, name), age in oldest.items()
-        ]
+        return _observations(oldest)
+
+    def _observe_idle(self, options: CallbackOptions) -> Iterable[Observation]:
+        idlest: dict[tuple[str, str, str], float] = {}
+        for kind, key, name, _age, idle in self._in_flight():
+            if idle is not None and idle > idlest.get((kind, key, name), -1.0):
+                idlest[(kind, key, name)] = idle
+        return _observations(idlest)
+
+
+def _observations(ages: dict[tuple[str, str, str], float]) -> list[Observation]:
+    return [
+        Observation(age, {names.OTELSTREAM_WORK_KIND: kind, key: name})
+        for (kind, key, name), age in ages.items()
+    ]
 
 
 _observers: weakref.WeakKeyDictionary[Meter, _Observers] = weakref.WeakKeyDictionary()

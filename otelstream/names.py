@@ -161,7 +161,8 @@ OTELSTREAM_STALLED: Final = "otelstream.stalled"
 OTELSTREAM_STALL_DURATION: Final = "otelstream.stall.duration"
 """Seconds the work stayed stalled: from crossing its threshold to ending."""
 OTELSTREAM_STALL_AGE: Final = "otelstream.stall.age"
-"""Seconds since the work started (tool, task) or last streamed (LLM) when the stall was seen."""
+"""Seconds since the work started (tool, task; reason ``running``) or last showed progress
+(reason ``idle``; an LLM call's last chunk) when the stall was seen."""
 OTELSTREAM_STALL_THRESHOLD: Final = "otelstream.stall.threshold"
 """The threshold in seconds that the work crossed."""
 LOG_TOOL_CALL_STALLED: Final = "tool_call_stalled"
@@ -173,6 +174,21 @@ LOG_TASK_STALLED: Final = "task_stalled"
 WORK_TOOL: Final = "tool"
 WORK_LLM: Final = "llm"
 WORK_TASK: Final = "task"
+
+# --- stalls judged by progress (watchdog) ----------------------------------------------------
+OTELSTREAM_STALL_REASON: Final = "otelstream.stall.reason"
+"""Why the work counts as stalled: ``running`` (it ran past its running-time threshold) or
+``idle`` (it showed no progress for its idle threshold: no custom write, no chunk of a model it
+calls, no nested start or end, no ``runtime.heartbeat()``). An LLM call's stall, a silence
+between chunks, is ``idle``. On stall markers, ``otelstream.stall`` events, the stall log lines
+and the ``otelstream.stalls`` counter; a work item is reported at most once per reason."""
+STALL_REASON_RUNNING: Final = "running"
+STALL_REASON_IDLE: Final = "idle"
+METRIC_INFLIGHT_IDLE_AGE: Final = "otelstream.inflight.idle_age"
+"""Gauge: seconds the longest-idle running tool call or task of each kind and name has gone
+without progress (since its start when it showed none); the metric idle-stall alerts read.
+LLM calls are left out: their ``otelstream.inflight.oldest_age`` already counts from the last
+chunk."""
 
 # --- remote runs (LangGraph server) -----------------------------------------------------------
 OTELSTREAM_REMOTE_RUN_ID: Final = "otelstream.remote.run_id"

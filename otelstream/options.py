@@ -40,6 +40,8 @@ def capture_content_from_env() -> bool:
 TOOL_STALL_ENV = "OTELSTREAM_TOOL_STALL_THRESHOLD"
 LLM_STALL_ENV = "OTELSTREAM_LLM_STALL_THRESHOLD"
 TASK_STALL_ENV = "OTELSTREAM_TASK_STALL_THRESHOLD"
+TOOL_IDLE_ENV = "OTELSTREAM_TOOL_IDLE_THRESHOLD"
+TASK_IDLE_ENV = "OTELSTREAM_TASK_IDLE_THRESHOLD"
 _OFF = {"off", "none", "inf", "infinity", "never"}
 
 
@@ -100,6 +102,13 @@ class Options:
             default 60; ``None`` turns it off).
         task_stall_threshold: Seconds after which a running task counts as stalled
             (``OTELSTREAM_TASK_STALL_THRESHOLD``; off by default).
+        tool_idle_threshold: Seconds without progress after which a running tool call counts
+            as stalled, reason ``idle`` (``OTELSTREAM_TOOL_IDLE_THRESHOLD``; off by default).
+            Progress is a custom write, a chunk of a model the tool calls, a nested model,
+            tool or node starting or ending, or ``runtime.heartbeat()``.
+        task_idle_threshold: The same for a running task, whose tool calls' progress is its
+            own too (``OTELSTREAM_TASK_IDLE_THRESHOLD``; off by default). A node with
+            ``TimeoutPolicy(idle_timeout=...)`` uses its idle timeout instead.
         trace_chunks: Record each LLM call's streamed chunks as timed events and its
             time-to-first-token. This makes chat models stream instead of generate, as LangGraph's
             ``messages`` mode does; set ``False`` to leave the model's behaviour untouched (chat
@@ -123,6 +132,12 @@ class Options:
     task_stall_threshold: float | None = field(
         default_factory=lambda: _seconds_from_env(TASK_STALL_ENV, None)
     )
+    tool_idle_threshold: float | None = field(
+        default_factory=lambda: _seconds_from_env(TOOL_IDLE_ENV, None)
+    )
+    task_idle_threshold: float | None = field(
+        default_factory=lambda: _seconds_from_env(TASK_IDLE_ENV, None)
+    )
     trace_chunks: bool = True
     chunk_events: int = 32
     max_content_length: int = 4096
@@ -138,6 +153,8 @@ class Options:
         _check_threshold("tool_stall_threshold", self.tool_stall_threshold, optional=False)
         _check_threshold("llm_stall_threshold", self.llm_stall_threshold, optional=True)
         _check_threshold("task_stall_threshold", self.task_stall_threshold, optional=True)
+        _check_threshold("tool_idle_threshold", self.tool_idle_threshold, optional=True)
+        _check_threshold("task_idle_threshold", self.task_idle_threshold, optional=True)
         if self.redact is not None and not callable(self.redact):
             msg = f"redact must be a function (key, text) -> text or None, not {self.redact!r}"
             raise TypeError(msg)

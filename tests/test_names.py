@@ -8,7 +8,7 @@ from otelstream import names
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 # Values of these constants are enum-like values, documented in the prose of their attribute.
-_VALUES = ("OP_", "TOKEN_TYPE_", "OUTCOME_", "WORK_")
+_VALUES = ("OP_", "TOKEN_TYPE_", "OUTCOME_", "WORK_", "STALL_REASON_")
 
 
 def _public_names() -> dict[str, str]:

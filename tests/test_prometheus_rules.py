@@ -96,13 +96,15 @@ def test_promtool_unit_tests_of_the_rules_pass() -> None:
 
 
 def test_every_alert_the_docs_name_is_shipped() -> None:
-    """The four alerts the README describes exist, each with a severity and a summary."""
+    """The alerts the README describes exist, each with a severity and a summary."""
     groups = yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"]
     alerts = {rule["alert"]: rule for group in groups for rule in group["rules"] if "alert" in rule}
     assert {
         "OtelstreamToolCallStalled",
         "OtelstreamLLMStreamStalled",
         "OtelstreamTaskStalled",
+        "OtelstreamToolCallIdle",
+        "OtelstreamTaskIdle",
         "OtelstreamTimeToFirstChunkHigh",
         "OtelstreamToolErrorRateHigh",
         "OtelstreamRunsTimingOut",
@@ -124,11 +126,23 @@ def _scrape(registry: CollectorRegistry, into: dict[str, list[dict[str, str]]]) 
 
 def _has_stalls_of_every_kind(samples: dict[str, list[dict[str, str]]]) -> bool:
     kinds = {"tool", "llm", "task"}
-    stalled = {row.get("otelstream_work_kind") for row in samples["otelstream_stalls_total"]}
+    stalled = {
+        (row.get("otelstream_work_kind"), row.get("otelstream_stall_reason"))
+        for row in samples["otelstream_stalls_total"]
+    }
     ages = {
         row.get("otelstream_work_kind") for row in samples["otelstream_inflight_oldest_age_seconds"]
     }
-    return kinds <= stalled and kinds <= ages
+    idle_ages = {
+        row.get("otelstream_work_kind") for row in samples["otelstream_inflight_idle_age_seconds"]
+    }
+    reasons = {("tool", "running"), ("tool", "idle"), ("task", "running"), ("task", "idle")}
+    return (
+        kinds <= {kind for kind, _ in stalled}
+        and reasons <= stalled
+        and kinds <= ages
+        and {"tool", "task"} <= idle_ages
+    )
 
 
 def _hanging_graph() -> Any:
@@ -143,8 +157,9 @@ def _hanging_graph() -> Any:
 
 
 def _real_run_samples() -> dict[str, list[dict[str, str]]]:
-    """Prometheus samples of real traced runs: a stalled tool, a silent LLM, a stalled task,
-    a failing tool; scraped repeatedly while the stalled work still runs."""
+    """Prometheus samples of real traced runs: a stalled tool, a silent LLM, a stalled task (the
+    tool and task past both their running-time and idle thresholds), a failing tool; scraped
+    repeatedly while the stalled work still runs."""
     release = threading.Event()
 
     @tool
@@ -185,7 +200,13 @@ def _real_run_samples() -> dict[str, list[dict[str, str]]]:
         metric_readers=[PrometheusMetricReader(disable_target_info=True, registry=registry)]
     )
     tracer_provider = TracerProvider()
-    options = Options(tool_stall_threshold=0.2, llm_stall_threshold=0.2, task_stall_threshold=0.2)
+    options = Options(
+        tool_stall_threshold=0.2,
+        llm_stall_threshold=0.2,
+        task_stall_threshold=0.2,
+        tool_idle_threshold=0.2,
+        task_idle_threshold=0.2,
+    )
     graph = otelstream.instrument(
         builder.compile(name="both"),
         tracer_provider=tracer_provider,
@@ -254,6 +275,7 @@ def test_every_metric_and_label_in_the_rules_exists_after_a_real_run() -> None:
                 assert label in label_names | _SERVER_LABELS, f"{name}: label {label} not exported"
     assert used == {
         "otelstream_inflight_oldest_age_seconds",
+        "otelstream_inflight_idle_age_seconds",
         "otelstream_stalls_total",
         "gen_ai_client_operation_time_to_first_chunk_seconds_bucket",
         "gen_ai_execute_tool_duration_seconds_count",

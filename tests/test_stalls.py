@@ -173,7 +173,14 @@ def test_stalled_sync_tool_is_reported_before_it_returns(
             assert not run.done()
             assert by_name(span_exporter.get_finished_spans(), "execute_tool slow_search") == []
             assert stall_points(metric_reader) == [
-                ({names.OTELSTREAM_WORK_KIND: "tool", names.GEN_AI_TOOL_NAME: "slow_search"}, 1)
+                (
+                    {
+                        names.OTELSTREAM_WORK_KIND: "tool",
+                        names.GEN_AI_TOOL_NAME: "slow_search",
+                        names.OTELSTREAM_STALL_REASON: "running",
+                    },
+                    1,
+                )
             ]
             assert marker.name == "stalled execute_tool slow_search"
             assert marker.start_time == marker.end_time
@@ -220,7 +227,14 @@ async def test_stalled_async_tool_is_reported_before_it_returns(
         assert not run.done()
         assert marker.name == "stalled execute_tool slow_fetch"
         assert stall_points(metric_reader) == [
-            ({names.OTELSTREAM_WORK_KIND: "tool", names.GEN_AI_TOOL_NAME: "slow_fetch"}, 1)
+            (
+                {
+                    names.OTELSTREAM_WORK_KIND: "tool",
+                    names.GEN_AI_TOOL_NAME: "slow_fetch",
+                    names.OTELSTREAM_STALL_REASON: "running",
+                },
+                1,
+            )
         ]
     finally:
         release.set()
@@ -250,7 +264,14 @@ def test_stalled_tool_inside_a_subgraph_is_reported_under_its_span(
             [marker] = wait_for(lambda: markers(span_exporter), "a stall marker span")
             assert marker.name == "stalled execute_tool deep_search"
             assert stall_points(metric_reader) == [
-                ({names.OTELSTREAM_WORK_KIND: "tool", names.GEN_AI_TOOL_NAME: "deep_search"}, 1)
+                (
+                    {
+                        names.OTELSTREAM_WORK_KIND: "tool",
+                        names.GEN_AI_TOOL_NAME: "deep_search",
+                        names.OTELSTREAM_STALL_REASON: "running",
+                    },
+                    1,
+                )
             ]
         finally:
             release.set()
@@ -295,7 +316,14 @@ def test_only_the_hung_one_of_two_parallel_tool_calls_is_reported(
             time.sleep(3 * THRESHOLD)
             assert [m.name for m in markers(span_exporter)] == ["stalled execute_tool slow_search"]
             assert stall_points(metric_reader) == [
-                ({names.OTELSTREAM_WORK_KIND: "tool", names.GEN_AI_TOOL_NAME: "slow_search"}, 1)
+                (
+                    {
+                        names.OTELSTREAM_WORK_KIND: "tool",
+                        names.GEN_AI_TOOL_NAME: "slow_search",
+                        names.OTELSTREAM_STALL_REASON: "running",
+                    },
+                    1,
+                )
             ]
             [log] = stall_logs(caplog, names.LOG_TOOL_CALL_STALLED)
             assert "call_slow" in log
@@ -435,7 +463,14 @@ def test_llm_that_stops_streaming_mid_answer_is_reported(
             assert marker.name == "stalled chat stall-model"
             assert attr(marker, names.OTELSTREAM_WORK_KIND) == "llm"
             assert stall_points(metric_reader) == [
-                ({names.OTELSTREAM_WORK_KIND: "llm", names.GEN_AI_REQUEST_MODEL: "stall-model"}, 1)
+                (
+                    {
+                        names.OTELSTREAM_WORK_KIND: "llm",
+                        names.GEN_AI_REQUEST_MODEL: "stall-model",
+                        names.OTELSTREAM_STALL_REASON: "idle",
+                    },
+                    1,
+                )
             ]
             [log] = stall_logs(caplog, names.LOG_LLM_STREAM_STALLED)
         finally:
@@ -464,7 +499,14 @@ async def test_llm_with_a_long_gap_between_chunks_is_reported_async(
     [marker] = markers(span_exporter)
     assert marker.name == "stalled chat fake-model"
     assert stall_points(metric_reader) == [
-        ({names.OTELSTREAM_WORK_KIND: "llm", names.GEN_AI_REQUEST_MODEL: "fake-model"}, 1)
+        (
+            {
+                names.OTELSTREAM_WORK_KIND: "llm",
+                names.GEN_AI_REQUEST_MODEL: "fake-model",
+                names.OTELSTREAM_STALL_REASON: "idle",
+            },
+            1,
+        )
     ]
     assert attr(
         one(span_exporter.get_finished_spans(), "chat fake-model"), names.OTELSTREAM_STALLED
@@ -500,7 +542,14 @@ def test_task_past_task_stall_threshold_is_reported(
             [marker] = wait_for(lambda: markers(span_exporter), "a stall marker span")
             assert marker.name == "stalled crunch"
             assert stall_points(metric_reader) == [
-                ({names.OTELSTREAM_WORK_KIND: "task", names.LANGGRAPH_NODE: "crunch"}, 1)
+                (
+                    {
+                        names.OTELSTREAM_WORK_KIND: "task",
+                        names.LANGGRAPH_NODE: "crunch",
+                        names.OTELSTREAM_STALL_REASON: "running",
+                    },
+                    1,
+                )
             ]
             [log] = stall_logs(caplog, names.LOG_TASK_STALLED)
         finally:

@@ -91,6 +91,8 @@ class SpanCallbackHandler(BaseCallbackHandler):
             return
         try:
             self.recorder.task_started(run_id, metadata)
+            # A node starting inside another node's subgraph is that node's progress.
+            self.recorder.node_progress(run_id)
         except Exception:
             _internal.internal_error("on_chain_start")
 
@@ -98,6 +100,7 @@ class SpanCallbackHandler(BaseCallbackHandler):
         if not self.recorder.is_task_run(run_id):
             return
         try:
+            self.recorder.node_progress(run_id)
             self.recorder.task_ended(run_id, None)
         except Exception:
             _internal.internal_error("on_chain_end")
@@ -106,6 +109,7 @@ class SpanCallbackHandler(BaseCallbackHandler):
         if not self.recorder.is_task_run(run_id):
             return
         try:
+            self.recorder.node_progress(run_id)
             self.recorder.task_ended(run_id, error)
         except Exception:
             _internal.internal_error("on_chain_error")

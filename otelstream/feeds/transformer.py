@@ -198,6 +198,8 @@ class TransformerFeed(RemoteFeed):
         elif kind == "tool-error":
             message = data.get("message", "")
             self._end_tool(call_id, None, remote_error({"error": "ToolError", "message": message}))
+        elif kind == "tool-output-delta":  # the tool's progress, for idle stalls
+            self.recorder.tool_output_delta(call_id)
 
     def _start_tool(self, ns: tuple[str, ...], call_id: str, data: dict[str, Any]) -> None:
         if call_id in self._tools:

@@ -23,6 +23,11 @@ it to the writer it wraps: the caller's ``custom`` stream gets exactly what it w
 LangGraph schedules nothing differently: no stream mode is added, so no step moves off the
 caller's thread.
 
+The runtime's ``heartbeat`` is tapped the same way (a ``HeartbeatTap`` per task): a heartbeat is
+the task's progress for the stall watchdog (``record/stalls.py``), then reaches the heartbeat it
+wraps. A ``TimeoutPolicy`` attempt overrides the heartbeat with its idle clock's ``touch``
+(``pregel/_retry.py``, ``_TimedAttemptScope.wrap_config``): ``override`` wraps that one too.
+
 The tap learns the callback run it is called from (a tool call, or the task's node) from the
 callback manager in the writer's config (``get_config()["callbacks"].parent_run_id``). Where that
 cannot be read (an async node on Python 3.10 that passes no config), the write still lands on its
@@ -80,6 +85,28 @@ class WriteTap:
         self.inner(chunk)
 
 
+class HeartbeatTap:
+    """A ``runtime.heartbeat`` that records progress of the calling task (or tool call) on the
+    run's recorder, then calls the heartbeat it wraps (LangGraph's no-op, or the idle clock of a
+    ``TimeoutPolicy`` attempt)."""
+
+    __slots__ = ("inner", "recorder", "task_key")
+
+    def __init__(
+        self, inner: Callable[[], None], recorder: RunRecorder, task_key: str | None
+    ) -> None:
+        self.inner = inner
+        self.recorder = recorder
+        self.task_key = task_key
+
+    def __call__(self) -> None:
+        try:
+            self.recorder.progress(self.task_key, _callback_run())
+        except Exception:
+            _internal.internal_error("heartbeat")
+        self.inner()
+
+
 def _callback_run() -> UUID | None:
     """The callback run a write is made from: the manager's parent run in the writer's config."""
     try:
@@ -105,24 +132,42 @@ class TapRuntime(Runtime[Any]):  # type: ignore[misc]  # Runtime is frozen; mypy
     def merge(self, other: Runtime[Any]) -> Runtime[Any]:
         merged = Runtime.merge(self, other)
         writer = merged.stream_writer
+        info = self.execution_info
+        key = info.checkpoint_ns if info else None
         if not isinstance(writer, WriteTap):
-            info = self.execution_info
-            writer = WriteTap(writer, self.tap_recorder, info.checkpoint_ns if info else None)
-        return _tap_runtime(merged, writer)
+            writer = WriteTap(writer, self.tap_recorder, key)
+        heartbeat = merged.heartbeat
+        if not isinstance(heartbeat, HeartbeatTap):
+            heartbeat = HeartbeatTap(heartbeat, self.tap_recorder, key)
+        return _tap_runtime(merged, writer, heartbeat)
 
     def override(self, **overrides: Any) -> Runtime[Any]:
         info = overrides.get("execution_info")
-        tap = self.stream_writer
-        if info is not None and "stream_writer" not in overrides:
-            # LangGraph prepares a task: the task's writes are the task's.
-            inner = tap.inner if isinstance(tap, WriteTap) else tap
-            overrides["stream_writer"] = WriteTap(inner, self.tap_recorder, info.checkpoint_ns)
+        recorder = self.tap_recorder
+        if info is not None:
+            # LangGraph prepares a task: the task's writes and heartbeats are the task's.
+            tap = self.stream_writer
+            if "stream_writer" not in overrides:
+                inner = tap.inner if isinstance(tap, WriteTap) else tap
+                overrides["stream_writer"] = WriteTap(inner, recorder, info.checkpoint_ns)
+            if "heartbeat" not in overrides:
+                own = self.heartbeat
+                inner_beat = own.inner if isinstance(own, HeartbeatTap) else own
+                overrides["heartbeat"] = HeartbeatTap(inner_beat, recorder, info.checkpoint_ns)
+        beat = overrides.get("heartbeat")
+        if beat is not None and not isinstance(beat, HeartbeatTap):
+            # A TimeoutPolicy attempt installs its idle clock's ``touch``: ours records the
+            # progress, then touches it.
+            info = info or self.execution_info
+            key = info.checkpoint_ns if info else None
+            overrides["heartbeat"] = HeartbeatTap(beat, recorder, key)
         return dataclasses.replace(self, **overrides)
 
 
-def _tap_runtime(runtime: Runtime[Any], writer: WriteTap) -> TapRuntime:
+def _tap_runtime(runtime: Runtime[Any], writer: WriteTap, heartbeat: HeartbeatTap) -> TapRuntime:
     values = {name: getattr(runtime, name) for name in _FIELDS}
     values["stream_writer"] = writer
+    values["heartbeat"] = heartbeat
     return TapRuntime(**values, tap_recorder=writer.recorder)
 
 
@@ -139,6 +184,8 @@ def tap_config(config: Mapping[str, Any], recorder: RunRecorder) -> dict[str, An
     else:
         base = Runtime(context=getattr(parent, "context", None))
     configurable[_RUNTIME_KEY] = _tap_runtime(
-        base, WriteTap(base.stream_writer, recorder, task_key=None)
+        base,
+        WriteTap(base.stream_writer, recorder, task_key=None),
+        HeartbeatTap(base.heartbeat, recorder, task_key=None),
     )
     return {**config, "configurable": configurable}

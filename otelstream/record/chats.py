@@ -14,6 +14,9 @@ from otelstream.record.tasks import task_key
 from otelstream.record.work import Chat, error_attributes, is_failure, stalled_attributes
 
 if TYPE_CHECKING:
+    from otelstream.record.work import Work
+
+if TYPE_CHECKING:
     from uuid import UUID
 
     from opentelemetry.context import Context
@@ -75,6 +78,10 @@ class ChatSpans:
 
         def tool_parent(self, run_id: UUID | None) -> Context | None: ...
 
+        def _owner(self, run_id: UUID | None, key: str | None) -> Work | None: ...
+
+        def _progressed(self, work: Work | None, now: int) -> None: ...
+
         def _put_content(
             self, attributes: dict[str, AttributeValue], key: str, value: Any, *, raw: bool = False
         ) -> None: ...
@@ -102,7 +109,11 @@ class ChatSpans:
             attributes[names.GEN_AI_PROVIDER_NAME] = provider
         if messages is not None:  # a feed that never saw the prompt records none
             self._put_content(attributes, names.GEN_AI_INPUT_MESSAGES, messages)
-        parent = self.tool_parent(parent_run_id) or self._parent_context(task_key(metadata))
+        key = task_key(metadata)
+        parent = self.tool_parent(parent_run_id) or self._parent_context(key)
+        # The tool call or task making the call: its start, chunks and end are their progress.
+        owner = self._owner(parent_run_id, key)
+        self._progressed(owner, now)
         span = self._tracer.start_span(
             names.SPAN_CHAT.format(model=model),
             context=parent,
@@ -110,7 +121,7 @@ class ChatSpans:
             attributes=attributes,
             start_time=now,
         )
-        chat = Chat(self, span, now, self._chunk_budget, self._options.capture_content)
+        chat = Chat(self, span, now, self._chunk_budget, self._options.capture_content, owner)
         chat.attributes = {
             names.GEN_AI_OPERATION_NAME: names.OP_CHAT,
             names.GEN_AI_REQUEST_MODEL: model,
@@ -125,6 +136,7 @@ class ChatSpans:
         chat = self.chats.pop(run_id, None)
         if chat is None:
             return
+        self._progressed(chat.owner, now)
         self._end_chat(chat, now, message, error)
 
     def _end_chat(self, chat: Chat, now: int, message: Any, error: BaseException | None) -> None:

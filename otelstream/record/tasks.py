@@ -82,6 +82,8 @@ class WorkSpans:
             self, attributes: dict[str, AttributeValue], key: str, value: Any, *, raw: bool = False
         ) -> None: ...
 
+        def _progressed(self, work: Work | None, now: int) -> None: ...
+
     # ---- tasks --------------------------------------------------------------------------------
 
     def is_task_run(self, run_id: UUID) -> bool:
@@ -185,6 +187,7 @@ class WorkSpans:
         task.end_ns = None
         task.run_id = run_id
         task.stall_onset_ns = None
+        task.stall_reasons = ()
         task.progress_ns = None
         if self._idle_timeouts:
             task.idle_timeout_s = self._idle_timeouts.pop(task.key, task.idle_timeout_s)
@@ -288,6 +291,7 @@ class WorkSpans:
             self._tools[run_id] = tool
             self._tools_by_call[call_id] = tool
             self._layout += 1
+            self._progressed(tool, now)  # the task's progress: a nested start
 
     def tool_ended(self, run_id: UUID, output: Any, error: BaseException | None) -> None:
         """A tool returned (``output``) or raised."""
@@ -297,6 +301,7 @@ class WorkSpans:
             if tool is None or tool.end_ns is not None:
                 return
             tool.end_ns = now
+            self._progressed(tool, now)  # the task's progress: a nested end
             if is_failure(error):
                 tool.error = error
             elif error is None and self._options.capture_content:
@@ -306,6 +311,11 @@ class WorkSpans:
                 )
                 tool.span.set_attributes(result)
             self._maybe_end(tool)
+
+    def _owner(self, run_id: UUID | None, key: str | None) -> Work | None:
+        """The tool call ``run_id`` if it is one in flight, else the task ``key``."""
+        tool = self._tools.get(run_id) if run_id is not None else None
+        return tool if tool is not None else self._tasks.get(key) if key is not None else None
 
     def tool_parent(self, run_id: UUID | None) -> Context | None:
         """The context of the running tool ``run_id``, for a model called inside a tool."""

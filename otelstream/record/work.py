@@ -102,8 +102,11 @@ class Work:
     custom_dropped: int = 0
     metric_attributes: dict[str, AttributeValue] = field(default_factory=dict)
     stall_onset_ns: int | None = None
+    """When the work first crossed a stall threshold (of either reason)."""
     progress_ns: int | None = None
     """When the work last showed progress (``None``: not since it started)."""
+    stall_reasons: tuple[str, ...] = ()
+    """The stall reasons (``running``, ``idle``) already reported: each is reported once."""
 
 
 @dataclass(eq=False)
@@ -130,6 +133,7 @@ class Chat(ChunkWindows):
     __slots__ = (
         "attributes",
         "content_ns",
+        "owner",
         "run",
         "span",
         "stall_onset_ns",
@@ -139,11 +143,22 @@ class Chat(ChunkWindows):
         "watch",
     )
 
-    def __init__(self, run: _Run, span: Span, start_ns: int, budget: int, capture: bool) -> None:
+    def __init__(
+        self,
+        run: _Run,
+        span: Span,
+        start_ns: int,
+        budget: int,
+        capture: bool,
+        owner: Work | None = None,
+    ) -> None:
         super().__init__(budget)
         self.run = run
         self.span = span
         self.start_ns = start_ns
+        self.owner = owner
+        """The tool call or task that made the call: its chunks are that work's progress, read
+        by the watchdog from ``last_ns`` (nothing is written per chunk for it)."""
         self.content_ns: int | None = None
         self.texts: list[str] | None = [] if capture else None
         self.attributes: dict[str, AttributeValue] = {}

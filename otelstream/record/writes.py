@@ -185,6 +185,7 @@ class CustomWrites:
     # ---- recording ----------------------------------------------------------------------------
 
     def _record_custom(self, target: Work | None, exact: bool, payload: Any, now: int) -> None:
+        self._progressed(target, now)
         # Count first: past the span's event budget a write costs a counter, nothing more.
         holder: Work | Writes = target if target is not None else self._run_writes
         holder.custom_count += 1
@@ -210,3 +211,5 @@ class CustomWrites:
     if TYPE_CHECKING:
 
         def _maybe_end(self, work: Work) -> None: ...
+
+        def _progressed(self, work: Work | None, now: int) -> None: ...

@@ -118,5 +118,6 @@ def test_every_dashboard_metric_and_label_exists_after_a_real_run(agent_graph: A
         "otelstream_task_duration_seconds",
         "otelstream_inflight",
         "otelstream_inflight_oldest_age_seconds",
+        "otelstream_inflight_idle_age_seconds",
         "otelstream_stalls_total",
     }
