@@ -88,8 +88,9 @@ def _points(span: ReadableSpan) -> list[tuple[str, float, dict[str, Any]]]:
         (names.OP_INVOKE_WORKFLOW, "workflow_duration", names.GEN_AI_WORKFLOW_NAME),
     ):
         if operation == op:
-            keep = (names.GEN_AI_OPERATION_NAME, name_key)
-            return [(instrument, seconds, {k: attributes[k] for k in keep})]
+            # A run's outcome is an attribute of its duration histogram.
+            keep = (names.GEN_AI_OPERATION_NAME, name_key, names.OTELSTREAM_OUTCOME)
+            return [(instrument, seconds, {k: attributes[k] for k in keep if k in attributes})]
     if names.LANGGRAPH_NODE in attributes:
         node = attributes[names.LANGGRAPH_NODE]
         return [("task_duration", seconds, {names.LANGGRAPH_NODE: node})]

@@ -67,6 +67,7 @@ def _check_agent_metrics(reader: Any, spans: list[Any]) -> None:
     assert dict(agent_point.attributes) == {
         names.GEN_AI_OPERATION_NAME: "invoke_agent",
         names.GEN_AI_AGENT_NAME: "weather",
+        names.OTELSTREAM_OUTCOME: names.OUTCOME_COMPLETED,
     }
     (tool_point,) = points[names.METRIC_EXECUTE_TOOL_DURATION]
     assert tool_point.count == 2
@@ -175,6 +176,7 @@ def test_error_adds_error_type_to_metrics(tracer_provider, meter_provider, metri
     assert dict(run_point.attributes) == {
         names.GEN_AI_OPERATION_NAME: "invoke_workflow",
         names.GEN_AI_WORKFLOW_NAME: "LangGraph",
+        names.OTELSTREAM_OUTCOME: names.OUTCOME_ERROR,
         names.ERROR_TYPE: "ConnectionError",
     }
 

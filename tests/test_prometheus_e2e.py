@@ -313,6 +313,14 @@ def test_overview_run_panels_show_agents_and_workflows(
     # its own first scrape, and a scrape can fall between a run that completed and one that failed.
     assert shares == pytest.approx({"invoke_agent": 0.5, "invoke_workflow": 0.5}, abs=0.1)
 
+    (by_outcome,) = overview_exprs("Runs by outcome")
+    outcomes = {
+        r["metric"]["otelstream_outcome"]: float(r["value"][1])
+        for r in query(prometheus, by_outcome)
+    }
+    assert set(outcomes) == {"completed", "error"}
+    assert all(value > 0 for value in outcomes.values()), outcomes
+
     for expr in overview_exprs("Run duration p50 / p95"):
         operations = {r["metric"]["gen_ai_operation_name"] for r in query(prometheus, expr)}
         assert operations == {"invoke_agent", "invoke_workflow"}, expr

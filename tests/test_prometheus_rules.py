@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import subprocess
@@ -18,7 +19,9 @@ from helpers import USER
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
+from langgraph.errors import NodeTimeoutError
 from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.types import TimeoutPolicy
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
@@ -26,6 +29,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import otelstream
+from otelstream import names
 from otelstream.options import Options
 from otelstream.testing import FakeStreamingChatModel, tool_call
 
@@ -43,6 +47,7 @@ _MATCHER = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=|!=)\s*"([^"]*)"')
 _GROUPING = re.compile(r"\b(?:by|on)\s*\(([^)]*)\)")
 # Labels Prometheus itself adds (target labels) or that histograms carry.
 _SERVER_LABELS = {"job", "instance", "le"}
+_OUTCOMES = {value for key, value in vars(names).items() if key.startswith("OUTCOME_")}
 
 
 def promtool() -> str:
@@ -100,6 +105,8 @@ def test_every_alert_the_docs_name_is_shipped() -> None:
         "OtelstreamTaskStalled",
         "OtelstreamTimeToFirstChunkHigh",
         "OtelstreamToolErrorRateHigh",
+        "OtelstreamRunsTimingOut",
+        "OtelstreamRunFailureRateHigh",
     } == set(alerts)
     for name, rule in alerts.items():
         assert rule["labels"]["severity"], name
@@ -122,6 +129,17 @@ def _has_stalls_of_every_kind(samples: dict[str, list[dict[str, str]]]) -> bool:
         row.get("otelstream_work_kind") for row in samples["otelstream_inflight_oldest_age_seconds"]
     }
     return kinds <= stalled and kinds <= ages
+
+
+def _hanging_graph() -> Any:
+    async def hangs(state: MessagesState) -> dict[str, Any]:
+        await asyncio.sleep(30)
+        return {}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("hangs", hangs, timeout=TimeoutPolicy(run_timeout=0.05))
+    builder.add_edge(START, "hangs")
+    return builder.compile(name="hanging")
 
 
 def _real_run_samples() -> dict[str, list[dict[str, str]]]:
@@ -194,6 +212,12 @@ def _real_run_samples() -> dict[str, list[dict[str, str]]]:
     )
     with pytest.raises(ConnectionError):
         list(failing.stream(USER, stream_mode=["updates", "messages"]))
+    # A node cut off by its TimeoutPolicy: a run with outcome `timeout`.
+    timed_out = otelstream.instrument(
+        _hanging_graph(), tracer_provider=tracer_provider, meter_provider=meter_provider
+    )
+    with pytest.raises(NodeTimeoutError):
+        asyncio.run(timed_out.ainvoke({"messages": []}))
     _scrape(registry, samples)
     meter_provider.shutdown()
     tracer_provider.shutdown()
@@ -214,6 +238,12 @@ def test_every_metric_and_label_in_the_rules_exists_after_a_real_run() -> None:
         for metric, matchers in _SELECTOR.findall(plain):
             for label, op, value in _MATCHER.findall(matchers):
                 rows = samples[metric]
+                if label == "otelstream_outcome":
+                    # Not every metric has every outcome in one test run (no agent here times
+                    # out): the label must exist, and the value be an outcome otelstream records.
+                    assert value in _OUTCOMES, f"{name}: {value} is not an outcome"
+                    assert any(label in row for row in rows), f"{name}: {metric} has no {label}"
+                    continue
                 if op == "=":
                     ok = any(row.get(label, "") == value for row in rows)
                 else:
@@ -227,4 +257,6 @@ def test_every_metric_and_label_in_the_rules_exists_after_a_real_run() -> None:
         "otelstream_stalls_total",
         "gen_ai_client_operation_time_to_first_chunk_seconds_bucket",
         "gen_ai_execute_tool_duration_seconds_count",
+        "gen_ai_workflow_duration_seconds_count",
+        "gen_ai_invoke_agent_duration_seconds_count",
     }

@@ -262,6 +262,20 @@ def _notes(span: SpanRecord, kind: str) -> Text:
         if age is not None and threshold is not None:
             text += f" after {seconds(float(age))} (threshold {seconds(float(threshold))})"
         add(text, "bold yellow")
+    attempts = attributes.get(names.LANGGRAPH_TASK_ATTEMPTS)
+    if isinstance(attempts, int) and attempts > 1:
+        failed = sorted(
+            {
+                str(event.attributes.get(names.ERROR_TYPE, "error"))
+                for event in span.events
+                if event.name == names.EVENT_RETRY
+            }
+        )
+        add(f"↻ {attempts} attempts (retried after {', '.join(failed)})", "yellow")
+    if names.LANGGRAPH_TIMEOUT_KIND in attributes:
+        limit = attributes.get(names.LANGGRAPH_TIMEOUT_SECONDS)
+        after = f" {seconds(float(limit))}" if limit is not None else ""
+        add(f"⏱ {attributes[names.LANGGRAPH_TIMEOUT_KIND]} timeout{after}", "bold red")
     if attributes.get(names.OTELSTREAM_STALLED) and kind != "stall":
         duration = attributes.get(names.OTELSTREAM_STALL_DURATION)
         extra = f" for {seconds(float(duration))}" if duration is not None else ""

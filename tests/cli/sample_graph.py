@@ -7,6 +7,7 @@ from typing import Any
 from langchain_core.messages import AIMessage
 from langgraph.config import get_stream_writer
 from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.types import RetryPolicy
 
 from otelstream.testing import FakeStreamingChatModel
 
@@ -43,6 +44,33 @@ def build_failing() -> Any:
     builder.add_node("fail", _fail)
     builder.add_edge(START, "fail")
     return builder.compile(name="failing_graph")
+
+
+class _Flaky(Exception):
+    """A transient failure."""
+
+
+def build_retried() -> Any:
+    """Build a graph whose node fails on its first attempt and succeeds when LangGraph retries."""
+    attempts: list[int] = []
+
+    def flaky(state: MessagesState) -> dict[str, Any]:
+        attempts.append(1)
+        if len(attempts) == 1:
+            msg = "the first attempt failed on purpose"
+            raise _Flaky(msg)
+        return {}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node(
+        "flaky",
+        flaky,
+        retry_policy=RetryPolicy(
+            max_attempts=2, initial_interval=0.01, jitter=False, retry_on=_Flaky
+        ),
+    )
+    builder.add_edge(START, "flaky")
+    return builder.compile(name="retried_graph")
 
 
 graph = build()

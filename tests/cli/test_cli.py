@@ -227,6 +227,21 @@ def test_run_of_a_failing_graph_exits_1_with_the_error(tmp_path: Path) -> None:
     assert "✗ RuntimeError" in result.stdout
 
 
+def test_waterfall_shows_a_retried_task(tmp_path: Path) -> None:
+    """A node LangGraph retried is one row that says how many attempts it took, and after what."""
+    result = run_cli(
+        "run",
+        "sample_graph:build_retried",
+        "--input",
+        INPUT,
+        "--trace-file",
+        str(tmp_path / "r.jsonl"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"flaky .*↻ 2 attempts \(retried after _Flaky\)", result.stdout)
+    assert "✗" not in result.stdout  # the last attempt succeeded: not an error
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 
