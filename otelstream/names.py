@@ -222,6 +222,13 @@ OTELSTREAM_RECONSTRUCTED_SILENT: Final = "otelstream.reconstructed.silent_steps"
 node that ran there has no reconstructed span (``langgraph-api`` lists none for the step after a
 join into a subgraph node)."""
 
+# --- resumed remote runs (RemoteGraph, sidecar) ------------------------------------------------
+OTELSTREAM_REMOTE_TRACEPARENT: Final = "otelstream.remote.traceparent"
+"""Run metadata key (not a span attribute) a traced ``RemoteGraph`` sends with each run on a
+thread: the W3C ``traceparent`` of its run span. The server copies it into the metadata of every
+checkpoint the run saves, so a later traced client run that starts from one links to it; the
+caller's chunks never show it."""
+
 # --- metrics -------------------------------------------------------------------------------
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"

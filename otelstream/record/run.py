@@ -188,6 +188,7 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
         checkpoint_id: str | None,
         *,
         linked: bool = False,
+        at_ns: int | None = None,
     ) -> None:
         """The run starts from a persisted checkpoint, written by the run span ``writer`` (when
         its metadata named one): link to it, and mark a resume with ``gen_ai.agent.resumed``.
@@ -197,6 +198,7 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
             reason: ``resume``, ``time_travel`` or ``continue`` (``names.LINK_REASON_*``).
             checkpoint_id: The checkpoint the run starts from.
             linked: The link was already given to the span at its start (``links=``).
+            at_ns: When the run resumed, if not now (a feed that learns of it after the start).
         """
         if self._finished:
             return
@@ -212,7 +214,7 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
             event: dict[str, AttributeValue] = {}
             if checkpoint_id is not None:
                 event[names.LANGGRAPH_CHECKPOINT_ID] = checkpoint_id
-            span.add_event(names.EVENT_RESUMED, event)
+            span.add_event(names.EVENT_RESUMED, event, timestamp=at_ns)
 
     # ---- the end ------------------------------------------------------------------------------
 

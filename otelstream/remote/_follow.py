@@ -11,11 +11,22 @@ stateless run's thread, and the run with it, is deleted when it ends: a stream t
 ``error`` event and a run gone afterwards is ``completed`` (``otelstream.remote.outcome_inferred``);
 a run gone before its stream was seen to close is ``unknown`` when it was stateless (it may well
 have finished) and ``RunLost`` when it was not (the server forgot a run it should keep).
+
+A run that resumes a thread, or travels back to an older checkpoint, links to the sidecar's run
+span of the run that wrote that checkpoint (and to its in-server run span, where the server is
+traced too). The sidecar's run span ids are derived from the server's run ids (``_resume``), so it
+keeps nothing per thread: it reads the checkpoint's metadata (which names the writer's run id)
+with one ``threads.get_history`` request, after finding which checkpoint the run started from: the
+one the caller named (time travel) or the parent of the run's first checkpoint (a resume, read
+with the run's history, one more request when the run's trace did not need it anyway). An
+interrupted run's ``gen_ai.agent.paused`` names its last checkpoint, from the same history (or
+one request).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +38,19 @@ from otelstream.remote._feed import RemoteError, remote_error
 from otelstream.remote._graph import end_feed, start_feed
 from otelstream.remote._history import (
     HISTORY_LIMIT,
+    own_checkpoints,
     record_steps,
     run_error,
     silent_steps,
     steps,
+)
+from otelstream.remote._resume import (
+    derive_run_span_ids,
+    derived_writer,
+    link_writers,
+    planned_run_span,
+    start_reason,
+    writers,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +59,7 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
 
     from otelstream.feeds.stream import Tracing
+    from otelstream.record.run import RunRecorder
     from otelstream.remote._discover import Found
     from otelstream.remote._feed import RemoteFeed
 
@@ -52,7 +73,8 @@ _OUTCOMES = {
 }
 _MAX_BACKOFF = 30.0
 _KEEP_GRAPHS = 1024
-_HISTORY_FIELDS = ["created_at", "metadata", "tasks", "checkpoint"]
+_HISTORY_FIELDS = ["created_at", "metadata", "tasks", "checkpoint", "parent_checkpoint"]
+_CHECKPOINT_FIELDS = ["checkpoint", "metadata"]
 
 
 class RunLost(RemoteError):
@@ -152,6 +174,7 @@ class Follower:
         self._on_event = on_event
         self._on_reconnect = on_reconnect
         self._graphs: dict[str, asyncio.Future[str | None]] = {}
+        self._derives = derive_run_span_ids(tracing.tracer)
 
     # ---- the graph's name --------------------------------------------------------------------
 
@@ -195,14 +218,17 @@ class Follower:
         resumable, temporary = bool(kwargs.get("resumable")), bool(kwargs.get("temporary"))
         now = time.time_ns()
         created = _ns(run.get("created_at"))
-        feed = start_feed(
-            self._tracing,
-            agent_name=graph,
-            conversation_id=None if temporary else thread_id,
-            parent=_parent(run.get("metadata") or {}),
-            sees_nested=True,
-            start_ns=min(created, now) if created is not None else now,
-        )
+        parent = _parent(run.get("metadata") or {})
+        planned = planned_run_span(run_id, parent) if self._derives else contextlib.nullcontext()
+        with planned:
+            feed = start_feed(
+                self._tracing,
+                agent_name=graph,
+                conversation_id=None if temporary else thread_id,
+                parent=parent,
+                sees_nested=True,
+                start_ns=min(created, now) if created is not None else now,
+            )
         recorder = feed.recorder
         recorder.set_run_attribute(names.OTELSTREAM_REMOTE_RUN_ID, run_id)
         if resumable and status != "pending":
@@ -220,8 +246,13 @@ class Follower:
                         thread_id, run_id, watch, temporary=temporary
                     )
                 lost = isinstance(error, RunLost) or outcome == names.OUTCOME_UNKNOWN
+                history: list[dict[str, Any]] | None = None
                 if not (temporary or lost or (resumable and "tasks" in _modes(kwargs))):
-                    error = await self._rebuild(thread_id, run_id, watch, end_ns, error)
+                    error, history = await self._rebuild(thread_id, run_id, watch, end_ns, error)
+                if not (temporary or lost):
+                    await self._link(thread_id, run_id, kwargs, feed, history)
+                    if recorder.interrupted:
+                        await self._paused_at(thread_id, run_id, recorder, history)
         finally:
             recorder.set_run_attribute(names.OTELSTREAM_REMOTE_STREAM_MODES, sorted(watch.modes))
             if inferred:
@@ -295,21 +326,11 @@ class Follower:
             False,
         )
 
-    async def _rebuild(
-        self,
-        thread_id: str,
-        run_id: str,
-        watch: _Watch,
-        end_ns: int | None,
-        error: BaseException | None,
-    ) -> BaseException | None:
-        """Task spans from the thread's checkpoints for what the stream did not show.
-
-        Returns the run's error, made exact from the failed step where the server gave none.
-        """
+    async def _history(self, thread_id: str, run_id: str) -> list[dict[str, Any]] | None:
+        """The run's own checkpoints (newest first), or ``None`` if the server would not say."""
         try:
             async with self._requests:
-                history = await self._client.threads.get_history(
+                history: list[dict[str, Any]] = await self._client.threads.get_history(
                     thread_id,
                     limit=HISTORY_LIMIT,
                     metadata={"run_id": run_id},
@@ -319,7 +340,111 @@ class Follower:
             raise
         except Exception:
             _log.debug("sidecar_history_unavailable", run_id=run_id, exc_info=True)
-            return error
+            return None
+        return history
+
+    async def _link(
+        self,
+        thread_id: str,
+        run_id: str,
+        kwargs: dict[str, Any],
+        feed: RemoteFeed,
+        history: list[dict[str, Any]] | None,
+    ) -> None:
+        """Link a run that resumed the thread or travelled back on it to the run that wrote the
+        checkpoint it started from (a new input, ``continue``, is not linked: see the module
+        docstring)."""
+        configurable = (kwargs.get("config") or {}).get("configurable") or {}
+        named = configurable.get("checkpoint_id") or kwargs.get("checkpoint_id")
+        reason = start_reason(
+            has_input=kwargs.get("input") is not None,
+            command=kwargs.get("command"),
+            checkpoint_id=named,
+        )
+        if reason == names.LINK_REASON_CONTINUE:
+            return
+        checkpoint_id = named if isinstance(named, str) and named else None
+        if checkpoint_id is None:  # a resume: from the parent of the run's first checkpoint
+            if history is None:
+                history = await self._history(thread_id, run_id)
+            own = own_checkpoints(history or [], run_id)
+            parent = (own[0].get("parent_checkpoint") or {}) if own else {}
+            checkpoint_id = parent.get("checkpoint_id")
+        if not isinstance(checkpoint_id, str):
+            return
+        try:
+            async with self._requests:
+                found = await self._client.threads.get_history(
+                    thread_id,
+                    limit=1,
+                    checkpoint={"checkpoint_id": checkpoint_id},
+                    select=_CHECKPOINT_FIELDS,
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.debug("sidecar_checkpoint_unavailable", run_id=run_id, exc_info=True)
+            return
+        try:
+            metadata = found[0].get("metadata") if found else None
+            if not isinstance(metadata, dict):
+                return
+            mine = derived_writer(metadata, _parent(metadata)) if self._derives else None
+            own_span = feed.recorder.span.get_span_context().span_id
+            link_writers(
+                feed.recorder,
+                [w for w in writers(metadata, own=mine) if w.span_id != own_span],
+                reason,
+                checkpoint_id,
+                at_ns=feed.recorder.start_ns,
+            )
+        except Exception:
+            _internal.internal_error("sidecar link")
+
+    async def _paused_at(
+        self,
+        thread_id: str,
+        run_id: str,
+        recorder: RunRecorder,
+        history: list[dict[str, Any]] | None,
+    ) -> None:
+        """Name the checkpoint an interrupted run paused at (its last) on ``gen_ai.agent.paused``:
+        from the run's history where it was read, else with one request."""
+        if history is None:
+            try:
+                async with self._requests:
+                    history = await self._client.threads.get_history(
+                        thread_id,
+                        limit=1,
+                        metadata={"run_id": run_id},
+                        select=["checkpoint", "metadata", "created_at"],
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.debug("sidecar_history_unavailable", run_id=run_id, exc_info=True)
+                return
+        own = own_checkpoints(history or [], run_id)
+        checkpoint_id = (own[-1].get("checkpoint") or {}).get("checkpoint_id") if own else None
+        if isinstance(checkpoint_id, str):
+            recorder.saved_checkpoint_id = checkpoint_id
+
+    async def _rebuild(
+        self,
+        thread_id: str,
+        run_id: str,
+        watch: _Watch,
+        end_ns: int | None,
+        error: BaseException | None,
+    ) -> tuple[BaseException | None, list[dict[str, Any]] | None]:
+        """Task spans from the thread's checkpoints for what the stream did not show.
+
+        Returns the run's error, made exact from the failed step where the server gave none,
+        and the history it read.
+        """
+        history = await self._history(thread_id, run_id)
+        if history is None:
+            return error, None
         try:
             found = steps(history, run_id)
             silent = silent_steps(history, run_id)
@@ -334,8 +459,8 @@ class Follower:
             )
         except Exception:
             _internal.internal_error("sidecar rebuild")
-            return error
+            return error, history
         failed = [s for s in found if s.error is not None]
         if failed and (error is None or type(error).__name__ == "RunError"):
-            return run_error("error", failed[-1].error)
-        return error
+            return run_error("error", failed[-1].error), history
+        return error, history

@@ -57,8 +57,8 @@ def _ns(value: Any) -> int | None:
     return None if parsed is None else int(parsed.timestamp() * 1_000_000) * 1000
 
 
-def _own(checkpoints: Sequence[dict[str, Any]], run_id: str) -> list[dict[str, Any]]:
-    """The run's own checkpoints, in step order."""
+def own_checkpoints(checkpoints: Sequence[dict[str, Any]], run_id: str) -> list[dict[str, Any]]:
+    """The run's own checkpoints, in step order (the first one's parent is where it started)."""
     own = [
         c
         for c in checkpoints
@@ -87,7 +87,7 @@ def silent_steps(checkpoints: Sequence[dict[str, Any]], run_id: str) -> list[int
     Seen on ``langgraph-api`` 0.16.7: the step after a join (``add_edge(["a", "b"], "c")``)
     that runs a subgraph node lists no task. Which node ran there is not in the history.
     """
-    own = _own(checkpoints, run_id)
+    own = own_checkpoints(checkpoints, run_id)
     return [
         step
         for checkpoint in own[:-1]
@@ -97,7 +97,7 @@ def silent_steps(checkpoints: Sequence[dict[str, Any]], run_id: str) -> list[int
 
 def steps(checkpoints: Sequence[dict[str, Any]], run_id: str) -> list[Step]:
     """The node executions of run ``run_id``, in step order, from its thread's history."""
-    own = _own(checkpoints, run_id)
+    own = own_checkpoints(checkpoints, run_id)
     out: list[Step] = []
     for index, checkpoint in enumerate(own):
         start = _ns(checkpoint.get("created_at"))

@@ -7,16 +7,25 @@ the caller receives, ``subgraphs=True``. The caller's shape is re-applied with t
 ``RemoteGraph.stream`` itself (``langgraph/pregel/remote.py``): a string mode yields bare data, a
 list yields the SDK's ``StreamPart`` (``subgraphs`` adds the namespace, ``(ns, mode, data)``),
 ``version="v2"`` yields part dicts, unchanged.
+
+A run on a thread also carries the client's run span (``otelstream.remote.traceparent``) in its
+run metadata, so the checkpoints it saves name it; the server hands that key back in the callback
+metadata of ``messages``, ``tasks``, ``events`` and ``debug`` chunks, and ``reshape`` takes it out
+again. A resume (``None`` input or a ``Command``) also asks for ``checkpoints``: the server's first
+one is the checkpoint the run resumes from, with its metadata (``_resume``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from langgraph.types import Command
 from langgraph_sdk.schema import StreamPart
 
+from otelstream import names
 from otelstream.feeds.request import SKIP, bind_call
+from otelstream.remote._resume import start_reason
 
 __all__ = ["SKIP", "RemotePlan", "plan"]
 """``RemotePlan.reshape``'s answer for an internal chunk the caller did not ask for."""
@@ -37,6 +46,10 @@ class RemotePlan:
         user_subgraphs: The caller's ``subgraphs``.
         v2: Whether the caller asked for ``version="v2"``.
         sees_nested: Whether the server is asked for subgraph events.
+        reason: For a run on a thread: why it starts from the thread's checkpoint (``resume``,
+            ``time_travel``, ``continue``); ``None`` for a stateless run.
+        checkpoint_id: The checkpoint the caller named, if any.
+        marked: Whether the run's metadata carries the client's run span (set by ``marking``).
     """
 
     input: Any
@@ -47,6 +60,9 @@ class RemotePlan:
     user_subgraphs: bool
     v2: bool
     sees_nested: bool
+    reason: str | None = None
+    checkpoint_id: str | None = None
+    marked: bool = False
 
     @property
     def conversation_id(self) -> str | None:
@@ -60,6 +76,13 @@ class RemotePlan:
         """``run_name`` from the config, if any."""
         name = (self.config or {}).get("run_name")
         return name if isinstance(name, str) else ""
+
+    def marking(self, traceparent: str) -> RemotePlan:
+        """This plan, with ``traceparent`` (the client's run span) in the run's metadata."""
+        metadata = self.kwargs.get("metadata")
+        merged = {**metadata} if isinstance(metadata, dict) else {}
+        merged[names.OTELSTREAM_REMOTE_TRACEPARENT] = traceparent
+        return replace(self, kwargs={**self.kwargs, "metadata": merged}, marked=True)
 
     def split(self, item: Any) -> tuple[tuple[str, ...], str, Any]:
         """An internal chunk as ``(namespace, mode, data)``."""
@@ -76,6 +99,14 @@ class RemotePlan:
             return SKIP
         if ns and not self.user_subgraphs and mode != "messages":
             return SKIP
+        if self.marked:
+            clean = _unmarked(mode, data)
+            if clean is not data:
+                data = clean
+                if self.v2:
+                    item = {**item, "data": data}
+                elif isinstance(item, StreamPart):
+                    item = item._replace(data=data)
         if self.v2:
             return item
         if self.user_subgraphs:
@@ -83,6 +114,45 @@ class RemotePlan:
         if self.single:
             return data
         return item if isinstance(item, StreamPart) else StreamPart(mode, data)
+
+
+def _without_mark(metadata: Any) -> Any:
+    if isinstance(metadata, dict) and names.OTELSTREAM_REMOTE_TRACEPARENT in metadata:
+        return {k: v for k, v in metadata.items() if k != names.OTELSTREAM_REMOTE_TRACEPARENT}
+    return metadata
+
+
+def _unmarked(mode: str, data: Any) -> Any:
+    """``data`` without the client's run span key, which the caller did not send; ``data``
+    itself when it has none."""
+    if mode == "messages" and isinstance(data, (list, tuple)) and len(data) == 2:
+        metadata = _without_mark(data[1])
+        if metadata is data[1]:
+            return data
+        return (data[0], metadata) if isinstance(data, tuple) else [data[0], metadata]
+    if not isinstance(data, dict):
+        return data
+    if mode == "debug" and isinstance(data.get("payload"), dict):
+        payload = _unmarked("tasks", data["payload"])
+        return data if payload is data["payload"] else {**data, "payload": payload}
+    metadata = _without_mark(data.get("metadata"))
+    return data if metadata is data.get("metadata") else {**data, "metadata": metadata}
+
+
+def _thread_run(graph_input: Any, config: Any) -> tuple[str | None, str | None]:
+    """``(reason, checkpoint_id)`` of a run on a thread; ``(None, None)`` for a stateless one."""
+    configurable = (config or {}).get("configurable") or {}
+    if configurable.get("thread_id") is None:
+        return None, None
+    checkpoint_id = configurable.get("checkpoint_id")
+    checkpoint_id = checkpoint_id if isinstance(checkpoint_id, str) and checkpoint_id else None
+    command = graph_input if isinstance(graph_input, Command) else None
+    reason = start_reason(
+        has_input=graph_input is not None,
+        command=None if command is None else {"resume": command.resume},
+        checkpoint_id=checkpoint_id,
+    )
+    return reason, checkpoint_id
 
 
 def _modes(value: Any) -> list[str]:
@@ -116,6 +186,9 @@ def plan(args: tuple[Any, ...], kwargs: dict[str, Any], *, trace_chunks: bool) -
     extra = list(_TRACED_MODES)
     if trace_chunks and "messages" not in requested:
         extra.append("messages")
+    reason, checkpoint_id = _thread_run(graph_input, config)
+    if reason == names.LINK_REASON_RESUME:
+        extra.append("checkpoints")  # the first names the checkpoint the run resumes from
     internal = list(dict.fromkeys([*user_modes, *extra]))
     # Subgraph events change what the caller receives in two cases, so otelstream asks for them
     # only outside those: `messages` without subgraphs (the server deduplicates a subgraph
@@ -134,4 +207,6 @@ def plan(args: tuple[Any, ...], kwargs: dict[str, Any], *, trace_chunks: bool) -
         user_subgraphs=user_subgraphs,
         v2=version == "v2",
         sees_nested=sees_nested,
+        reason=reason,
+        checkpoint_id=checkpoint_id,
     )

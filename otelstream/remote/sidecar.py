@@ -29,6 +29,10 @@ caller's trace::
     await client.runs.create(thread_id, "agent", input=..., metadata=carrier,
                              **create_run_kwargs())
 
+A run that resumes a thread or travels back on it links to the sidecar's span of the run that
+wrote the checkpoint it started from: the sidecar's run span ids are derived from the server's run
+ids, so nothing is written to the server or kept per thread (``_follow``, ``_resume``).
+
 Finished run ids and the discovery cursor are kept in the ``--state`` JSON file, so a restarted
 sidecar never traces a run twice (a run it was following when stopped stays traced as
 ``cancelled``) and picks up the runs created while it was down; the same file carries the status
