@@ -213,13 +213,15 @@ def test_resume_of_an_untraced_run_is_marked_but_not_linked(
     assert names.LANGGRAPH_CHECKPOINT_ID in (event.attributes or {})
 
 
+@pytest.mark.parametrize("own_history", [None, True], ids=["inherited", "checkpointer-true"])
 def test_interrupt_inside_a_subgraph_links_the_parent_runs(
-    tracer_provider: TracerProvider, spans: Spans
+    own_history: bool | None, tracer_provider: TracerProvider, spans: Spans
 ) -> None:
-    """A subgraph inheriting the parent's checkpointer pauses; the resumed parent run links to
-    the paused parent run, and the subgraph's own checkpoints name the run too."""
+    """A subgraph on the parent's checkpointer (inherited, or ``checkpointer=True``: a history
+    of its own per thread) pauses; the resumed parent run links to the paused parent run, and the
+    subgraph's own checkpoints name the run too."""
     builder = StateGraph(Draft)
-    builder.add_node("inner", approval_graph(name="inner"))
+    builder.add_node("inner", approval_graph(own_history, name="inner"))
     builder.add_edge(START, "inner")
     builder.add_edge("inner", END)
     saver = InMemorySaver()

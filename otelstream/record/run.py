@@ -142,6 +142,7 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
         self._custom_budget = max(budget, 0)
         self.first_content_ns: int | None = None
         self.interrupted = False
+        # The last checkpoint the run saved (set by the traced saver): where it paused, if it did.
         self.saved_checkpoint_id: str | None = None
         self._run_writes = Writes()
         self._init_work()
@@ -201,6 +202,8 @@ class RunRecorder(WorkSpans, ChatSpans, CustomWrites, StallChecks):
             linked: The link was already given to the span at its start (``links=``).
             at_ns: When the run resumed, if not now (a feed that learns of it after the start).
         """
+        if self._finished:
+            return
         attributes: dict[str, AttributeValue] = {names.OTELSTREAM_LINK_REASON: reason}
         if checkpoint_id is not None:
             attributes[names.LANGGRAPH_CHECKPOINT_ID] = checkpoint_id
