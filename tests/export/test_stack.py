@@ -196,7 +196,8 @@ def test_dashboard_provider_points_at_the_mounted_dashboards() -> None:
 
 
 def test_dashboards_are_valid_and_use_provisioned_datasources() -> None:
-    """Each dashboard has a unique uid, unique panel ids, and only provisioned datasource uids."""
+    """Each dashboard has a unique uid, unique panel ids, panels that do not overlap, and only
+    provisioned datasource uids."""
     uids = {s["uid"] for s in _yaml(DATASOURCES)["datasources"]}
     assert {p.name for p in DASHBOARDS} == {"otelstream-overview.json", "otelstream-run.json"}
     seen = set()
@@ -206,6 +207,16 @@ def test_dashboards_are_valid_and_use_provisioned_datasources() -> None:
         seen.add(dashboard["uid"])
         panels = _panels(dashboard)
         assert len({p["id"] for p in panels}) == len(panels)
+        boxes = [(p["title"], p["gridPos"]) for p in panels]
+        for i, (title, a) in enumerate(boxes):
+            for other, b in boxes[i + 1 :]:
+                apart = (
+                    a["x"] + a["w"] <= b["x"]
+                    or b["x"] + b["w"] <= a["x"]
+                    or a["y"] + a["h"] <= b["y"]
+                    or b["y"] + b["h"] <= a["y"]
+                )
+                assert apart, f"{path.name}: panels {title!r} and {other!r} overlap"
         for panel in panels:
             for target in panel.get("targets", []):
                 assert target["datasource"]["uid"] in uids, (path.name, panel["title"])
