@@ -23,7 +23,10 @@ from helpers import (
     run_spans,
     task_spans,
 )
+from langchain.agents import create_agent
+from langchain.agents.middleware import ModelRetryMiddleware, ToolRetryMiddleware
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphDrained, NodeTimeoutError
 from langgraph.func import entrypoint, task
@@ -33,7 +36,7 @@ from langgraph.types import RetryPolicy, TimeoutPolicy
 
 import otelstream
 from otelstream import names
-from otelstream.testing import FakeStreamingChatModel
+from otelstream.testing import FakeStreamingChatModel, tool_call
 
 
 class State(TypedDict):
@@ -432,3 +435,73 @@ async def test_functional_api_task_cut_off_by_its_timeout(tracer_provider, spans
     assert span.attributes[names.LANGGRAPH_TIMEOUT_KIND] == "run"
     assert not span.status.is_ok
     assert run_span(spans()).attributes[names.OTELSTREAM_OUTCOME] == names.OUTCOME_TIMEOUT
+
+
+# ---- retries inside a tool or a model stay their own spans ------------------------------------
+
+
+def test_tool_retry_middleware_calls_are_tool_spans_of_their_own(tracer_provider, spans):
+    """``ToolRetryMiddleware`` retries inside one task: each try is an ``execute_tool`` span, and
+    the task is not a retried node (LangGraph ran it once)."""
+    tries: list[int] = []
+
+    @tool
+    def lookup(query: str) -> str:
+        """Look something up; the first try fails."""
+        tries.append(1)
+        if len(tries) == 1:
+            msg = "the lookup service hiccupped"
+            raise ConnectionError(msg)
+        return "found"
+
+    model = FakeStreamingChatModel(
+        responses=[tool_call("lookup", {"query": "q"}, call_id="call_1"), AIMessage("Done.")]
+    )
+    agent = create_agent(
+        model,
+        tools=[lookup],
+        middleware=[ToolRetryMiddleware(max_retries=2, initial_delay=0.01, jitter=False)],
+        name="helper",
+    )
+    traced = otelstream.instrument(agent, tracer_provider=tracer_provider)
+
+    traced.invoke({"messages": [HumanMessage("look it up")]})
+
+    first, second = by_op(spans(), names.OP_EXECUTE_TOOL)
+    assert first.attributes[names.ERROR_TYPE] == "ConnectionError"
+    assert second.status.is_unset
+    assert parent_of(spans(), first) == parent_of(spans(), second)
+    (tools_task,) = task_spans(spans(), "tools")
+    assert tools_task.attributes[names.LANGGRAPH_TASK_ATTEMPTS] == 1
+    assert events(tools_task, names.EVENT_RETRY) == []
+
+
+class _FailsOnce(FakeStreamingChatModel):
+    """A scripted model whose first call fails, the way a rate-limited provider does."""
+
+    def _next(self) -> AIMessage:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        return super()._next()
+
+
+def test_model_retry_middleware_calls_are_chat_spans_of_their_own(tracer_provider, spans):
+    """``ModelRetryMiddleware`` retries inside the model node: each try is a ``chat`` span."""
+    model = _FailsOnce(responses=[AIMessage("Done.")], error=ConnectionError("rate limited"))
+    agent = create_agent(
+        model,
+        tools=[],
+        middleware=[ModelRetryMiddleware(max_retries=2, initial_delay=0.01, jitter=False)],
+        name="helper",
+    )
+    traced = otelstream.instrument(agent, tracer_provider=tracer_provider)
+
+    traced.invoke({"messages": [HumanMessage("hi")]})
+
+    first, second = by_op(spans(), names.OP_CHAT)
+    assert first.attributes[names.ERROR_TYPE] == "ConnectionError"
+    assert second.status.is_unset
+    (model_task,) = task_spans(spans(), "model")
+    assert parent_of(spans(), first) == parent_of(spans(), second) == model_task
+    assert model_task.attributes[names.LANGGRAPH_TASK_ATTEMPTS] == 1
