@@ -3,7 +3,8 @@
 #
 # pyproject.toml promises Python >= 3.10 while `make test` runs the whole suite on one interpreter
 # (the one that built .venv). This covers the rest: the pass-through, span model, exit path,
-# streaming guide and instrumentor suites on each other CPython minor version found under pyenv
+# streaming guide, instrumentor and durable-execution (retries, timeouts, resume links, idle
+# stalls) suites on each other CPython minor version found under pyenv
 # (~/.pyenv/versions/3.1x.*) or as python3.1x on PATH. Each gets .cache/pyX.Y-venv with
 # `pip install -e .[dev]`, rebuilt when pyproject.toml or the interpreter changes (a stamp file).
 # Every interpreter is run even when one fails; the exit status is 1 if any failed.
@@ -17,7 +18,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 default_python="${1:-.venv/bin/python}"
 suites=(tests/test_passthrough.py tests/test_spans.py tests/test_exit_paths.py tests/test_guide.py
-    tests/test_instrumentor.py)
+    tests/test_instrumentor.py tests/test_durable.py tests/test_resume_links.py tests/test_idle_stalls.py)
 
 # "X.Y full-version executable" for a CPython >= 3.10; nothing for anything else or a dead shim.
 describe='import platform, sys

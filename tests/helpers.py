@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import operator
+import sys
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
+import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
@@ -25,6 +27,18 @@ if TYPE_CHECKING:
     from otelstream.testing import FakeStreamingChatModel
 
 USER = {"messages": [{"role": "user", "content": "hello"}]}
+
+
+NO_ASYNC_CONFIG_BEFORE_311 = pytest.mark.xfail(
+    sys.version_info < (3, 11),
+    reason=(
+        "Python 3.10: asyncio cannot run a task in a given context, so LangGraph leaves an async "
+        "node, @task or interrupt() without its config (RuntimeError: Called get_config outside "
+        "of a runnable context), bare too; see README, Known limits"
+    ),
+    strict=True,
+)
+"""Marks a test of async nodes that LangGraph itself cannot run on Python 3.10."""
 
 
 # ---- span-tree queries --------------------------------------------------------------------------

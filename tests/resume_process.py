@@ -19,6 +19,7 @@ import asyncio
 import json
 import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -140,7 +141,7 @@ def main(argv: list[str]) -> int:
 
         result = asyncio.run(run())
     else:
-        with sqlite3.connect(args.db, check_same_thread=False) as conn:
+        with closing(sqlite3.connect(args.db, check_same_thread=False)) as conn:
             graph = otelstream.instrument(
                 _build(args.graph, SqliteSaver(conn)), tracer_provider=provider
             )

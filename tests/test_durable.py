@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 
 import pytest
 from helpers import (
+    NO_ASYNC_CONFIG_BEFORE_311,
     by_op,
     events,
     metric_points,
@@ -416,6 +417,7 @@ def test_retried_functional_api_task(tracer_provider, spans):
     assert span.status.is_unset
 
 
+@NO_ASYNC_CONFIG_BEFORE_311
 async def test_functional_api_task_cut_off_by_its_timeout(tracer_provider, spans):
     @task(timeout=TimeoutPolicy(run_timeout=0.2))
     async def hang(n: int) -> int:

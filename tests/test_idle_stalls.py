@@ -16,7 +16,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import USER, attr, events, metric_points, one, parent_of, toolnode_graph
+from helpers import (
+    NO_ASYNC_CONFIG_BEFORE_311,
+    USER,
+    attr,
+    events,
+    metric_points,
+    one,
+    parent_of,
+    toolnode_graph,
+)
 from langchain.agents import create_agent
 from langchain.tools import ToolRuntime  # noqa: TC002 - the tool decorator reads the annotation
 from langchain_core.messages import AIMessage
@@ -441,6 +450,7 @@ def test_a_models_chunks_are_progress_of_the_tool_and_task_calling_it(
     assert names.OTELSTREAM_STALLED not in (summary_task.attributes or {})
 
 
+@NO_ASYNC_CONFIG_BEFORE_311
 async def test_a_models_chunks_are_progress_of_the_node_calling_it_async(
     tracer_provider: TracerProvider,
     meter_provider: MeterProvider,

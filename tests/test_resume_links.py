@@ -16,11 +16,12 @@ import sqlite3
 import subprocess
 import sys
 import weakref
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import attr, events, run_spans
+from helpers import NO_ASYNC_CONFIG_BEFORE_311, attr, events, run_spans
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -125,6 +126,7 @@ def test_resume_links_to_the_interrupted_run(
     assert all(writers.values()), writers  # both runs saved checkpoints, each under its name
 
 
+@NO_ASYNC_CONFIG_BEFORE_311
 async def test_async_resume_links_to_the_interrupted_run(
     tracer_provider: TracerProvider, spans: Spans
 ) -> None:
@@ -260,6 +262,7 @@ def test_v3_stream_events_resume_links(tracer_provider: TracerProvider, spans: S
     _assert_resumes(resumed, paused)
 
 
+@NO_ASYNC_CONFIG_BEFORE_311
 async def test_async_v3_stream_events_resume_links(
     tracer_provider: TracerProvider, spans: Spans
 ) -> None:
@@ -285,6 +288,7 @@ def test_resume_under_the_instrumentor_links(tracer_provider: TracerProvider, sp
     _assert_resumes(resumed, paused)
 
 
+@NO_ASYNC_CONFIG_BEFORE_311
 async def test_astream_events_v2_resume_links(
     tracer_provider: TracerProvider, spans: Spans
 ) -> None:
@@ -330,6 +334,7 @@ def test_graph_without_checkpointer_is_untouched(
     ],
     ids=["list", "debug", "v2"],
 )
+@NO_ASYNC_CONFIG_BEFORE_311
 async def test_interrupt_and_resume_chunks_match_bare(
     kwargs: dict[str, Any], tracer_provider: TracerProvider
 ) -> None:
@@ -380,7 +385,7 @@ def _other_process(
 
 
 def _pause_here(db: Path, graph_kind: str, tracer_provider: TracerProvider) -> None:
-    with sqlite3.connect(db, check_same_thread=False) as conn:
+    with closing(sqlite3.connect(db, check_same_thread=False)) as conn:
         saver = SqliteSaver(conn)
         graph = approval_graph(saver) if graph_kind == "approval" else functional_graph(saver)
         first = _traced(graph, tracer_provider).invoke(
@@ -431,6 +436,7 @@ def test_resume_in_another_process_links_to_this_one(
     assert f"trace {link.trace_id} span {link.span_id} · checkpoint {_paused_at(paused)}" in shown
 
 
+@NO_ASYNC_CONFIG_BEFORE_311
 async def test_async_resume_in_another_process_then_time_travel(
     tmp_path: Path, tracer_provider: TracerProvider, spans: Spans
 ) -> None:
@@ -465,7 +471,7 @@ def test_resume_with_strict_msgpack_links(
     assert result["verdict"] == "approved"
     (link,) = resumed.links
     assert link.span_id == f"{paused.context.span_id:016x}"  # type: ignore[union-attr]
-    with sqlite3.connect(db, check_same_thread=False) as conn:
+    with closing(sqlite3.connect(db, check_same_thread=False)) as conn:
         latest = SqliteSaver(conn).get_tuple(THREAD)
     assert latest is not None
     writer = parse_traceparent(latest.metadata[names.OTELSTREAM_TRACEPARENT])
