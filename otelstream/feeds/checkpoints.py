@@ -35,12 +35,13 @@ for want of a ``configurable``.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
-from opentelemetry.trace import SpanContext, TraceFlags
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from otelstream import _internal, names
 
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
         CheckpointMetadata,
         CheckpointTuple,
     )
+    from opentelemetry.trace import SpanContext
 
     from otelstream.record.run import RunRecorder
 
@@ -63,7 +65,8 @@ __all__ = ["TracedSaver", "parse_traceparent", "trace_checkpoints", "traceparent
 _CHECKPOINTER_KEY = "__pregel_checkpointer"
 _CHECKPOINT_ID = "checkpoint_id"
 _CHECKPOINT_NS = "checkpoint_ns"
-_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_TRACEPARENT_KEY = "traceparent"
+_W3C = TraceContextTextMapPropagator()
 _OWN = frozenset(
     {
         "put",
@@ -86,23 +89,17 @@ so a call costs no extra frame)."""
 
 
 def traceparent(context: SpanContext) -> str:
-    """The W3C ``traceparent`` of a span context (version ``00``)."""
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+    """The W3C ``traceparent`` of a span context, as OpenTelemetry's propagator writes it."""
+    carrier: dict[str, str] = {}
+    _W3C.inject(carrier, trace.set_span_in_context(NonRecordingSpan(context)))
+    return carrier.get(_TRACEPARENT_KEY, "")
 
 
 def parse_traceparent(value: Any) -> SpanContext | None:
     """The remote span context a ``traceparent`` names; ``None`` for anything else."""
     if not isinstance(value, str):
         return None
-    match = _TRACEPARENT.fullmatch(value)
-    if match is None:
-        return None
-    context = SpanContext(
-        trace_id=int(match.group(1), 16),
-        span_id=int(match.group(2), 16),
-        is_remote=True,
-        trace_flags=TraceFlags(int(match.group(3), 16)),
-    )
+    context = trace.get_current_span(_W3C.extract({_TRACEPARENT_KEY: value})).get_span_context()
     return context if context.is_valid else None
 
 
