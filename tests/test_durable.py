@@ -10,6 +10,7 @@ outcome is ``drained``, not an error.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, TypedDict
 
 import pytest
@@ -37,6 +38,7 @@ from langgraph.types import RetryPolicy, TimeoutPolicy
 
 import otelstream
 from otelstream import names
+from otelstream.options import Options
 from otelstream.testing import FakeStreamingChatModel, tool_call
 
 
@@ -507,3 +509,30 @@ def test_model_retry_middleware_calls_are_chat_spans_of_their_own(tracer_provide
     (model_task,) = task_spans(spans(), "model")
     assert parent_of(spans(), first) == parent_of(spans(), second) == model_task
     assert model_task.attributes[names.LANGGRAPH_TASK_ATTEMPTS] == 1
+
+
+def test_retried_task_is_reported_stalled_once_for_its_running_time(tracer_provider, spans):
+    """A task is one span however many attempts it takes: past its running-time threshold it is
+    reported once, not again for each attempt that follows."""
+    attempts: list[int] = []
+
+    def slow_flaky(state: State) -> dict[str, Any]:
+        attempts.append(1)
+        time.sleep(0.4)  # far past the threshold below, in each attempt
+        if len(attempts) == 1:
+            raise Flaky("slow and failed")
+        return {"n": 1}
+
+    traced = otelstream.instrument(
+        _graph(slow_flaky, retry_policy=RETRY),
+        tracer_provider=tracer_provider,
+        options=Options(task_stall_threshold=0.1),
+    )
+
+    traced.invoke({"n": 0})
+
+    (task,) = [s for s in task_spans(spans(), "work") if not s.name.startswith("stalled ")]
+    assert task.attributes[names.LANGGRAPH_TASK_ATTEMPTS] == 2
+    markers = [s for s in spans() if s.name == f"stalled {task.name}"]
+    assert [m.attributes[names.OTELSTREAM_STALL_REASON] for m in markers] == ["running"]
+    assert task.attributes[names.OTELSTREAM_STALLED] is True

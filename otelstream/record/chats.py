@@ -14,9 +14,6 @@ from otelstream.record.tasks import task_key
 from otelstream.record.work import Chat, error_attributes, is_failure, stalled_attributes
 
 if TYPE_CHECKING:
-    from otelstream.record.work import Work
-
-if TYPE_CHECKING:
     from uuid import UUID
 
     from opentelemetry.context import Context
@@ -26,6 +23,7 @@ if TYPE_CHECKING:
     from otelstream.options import Options
     from otelstream.record.content import Capture
     from otelstream.record.instruments import Instruments
+    from otelstream.record.work import Work
 
 
 _USAGE = (

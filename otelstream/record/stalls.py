@@ -65,6 +65,10 @@ class StallChecks:
     _task_runs: dict[UUID, str]
     chats: dict[UUID, Chat]
 
+    if TYPE_CHECKING:
+
+        def _owner(self, run_id: UUID | None, key: str | None) -> Work | None: ...
+
     idle_hint_ns: float | None = None
     """The shortest idle timeout (``TimeoutPolicy``) of a task running at the last check, which
     the watchdog's options do not know: it checks at least four times per such window."""
@@ -91,12 +95,8 @@ class StallChecks:
         """Progress now, reported from task ``task_key`` by callback run ``run_id`` (both if
         known): a heartbeat, a nested node starting or ending. It is the tool call's if
         ``run_id`` is a tool call in flight, else the task's."""
-        if self._finished:
-            return
-        work: Work | None = self._tools.get(run_id) if run_id is not None else None
-        if work is None and task_key is not None:
-            work = self._tasks.get(task_key)
-        self._progressed(work, time.time_ns())
+        if not self._finished:
+            self._progressed(self._owner(run_id, task_key), time.time_ns())
 
     def node_progress(self, run_id: UUID) -> None:
         """Node run ``run_id`` starts or ends now: progress of every task it runs in."""

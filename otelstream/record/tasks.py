@@ -186,8 +186,9 @@ class WorkSpans:
         task.error = None
         task.end_ns = None
         task.run_id = run_id
-        task.stall_onset_ns = None
-        task.stall_reasons = ()
+        # One span, one running time: a running-time stall is reported once per task, retries
+        # included. Each attempt may go idle on its own.
+        task.stall_reasons = tuple(r for r in task.stall_reasons if r != names.STALL_REASON_IDLE)
         task.progress_ns = None
         if self._idle_timeouts:
             task.idle_timeout_s = self._idle_timeouts.pop(task.key, task.idle_timeout_s)
@@ -315,7 +316,9 @@ class WorkSpans:
     def _owner(self, run_id: UUID | None, key: str | None) -> Work | None:
         """The tool call ``run_id`` if it is one in flight, else the task ``key``."""
         tool = self._tools.get(run_id) if run_id is not None else None
-        return tool if tool is not None else self._tasks.get(key) if key is not None else None
+        if tool is not None or key is None:
+            return tool
+        return self._tasks.get(key)
 
     def tool_parent(self, run_id: UUID | None) -> Context | None:
         """The context of the running tool ``run_id``, for a model called inside a tool."""
