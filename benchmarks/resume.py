@@ -184,7 +184,9 @@ def unit_costs() -> list[str]:
     run = RunCheckpoints(recorder, "continue")
     saver = TracedSaver(inner, run)
     lend = _Graph()
-    per_run = _best_us(lambda: trace_checkpoints(config, lend, None, config, recorder))
+    per_run = _best_us(
+        lambda: trace_checkpoints(dict(config["configurable"]), lend, None, config, recorder)
+    )
     per_checkpoint = _best_us(lambda: run.metadata(config, checkpoint, metadata))
     read_bare = _best_us(lambda: inner.get_tuple(config), 5_000)
     read_traced = _best_us(lambda: saver.get_tuple(config), 5_000)
@@ -199,8 +201,8 @@ def unit_costs() -> list[str]:
     ]
 
 
-def _no_links(config: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-    return config
+def _no_links(configurable: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+    """``trace_checkpoints`` that lends nothing."""
 
 
 def _median_ratio(a: list[float], b: list[float]) -> float:

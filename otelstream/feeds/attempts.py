@@ -23,7 +23,7 @@ from langgraph.errors import NodeTimeoutError
 from otelstream import _internal
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from otelstream.record.run import RunRecorder
 
@@ -65,11 +65,10 @@ class AttemptObserver:
                 self.recorder.attempt_timed_out(key, error)
 
 
-def observe_attempts(config: Mapping[str, Any], recorder: RunRecorder) -> dict[str, Any]:
-    """``config`` with an ``AttemptObserver`` for ``recorder`` (chained to any observer there)."""
-    configurable = dict(config.get("configurable") or {})
+def observe_attempts(configurable: dict[str, Any], recorder: RunRecorder) -> None:
+    """Put an ``AttemptObserver`` for ``recorder`` in a traced call's ``configurable`` (chained to
+    any observer already there)."""
     inner = configurable.get(_OBSERVER_KEY)
     if isinstance(inner, AttemptObserver):  # a run nested in a traced run: LangGraph's own
         inner = inner.inner
     configurable[_OBSERVER_KEY] = AttemptObserver(recorder, inner if callable(inner) else None)
-    return {**config, "configurable": configurable}

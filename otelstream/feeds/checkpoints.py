@@ -261,29 +261,27 @@ def _reason(graph_input: Any, configurable: Mapping[str, Any]) -> str:
 
 
 def trace_checkpoints(
-    config: dict[str, Any],
+    configurable: dict[str, Any],
     graph: Any,
     graph_input: Any,
     effective_config: Mapping[str, Any],
     recorder: RunRecorder,
-) -> dict[str, Any]:
-    """``config`` with the run's checkpointer traced, or ``config`` itself when the run saves no
-    checkpoints (or its span cannot be named: a no-op tracer).
+) -> None:
+    """Lend the run a ``TracedSaver`` in a traced call's ``configurable``; nothing when the run
+    saves no checkpoints (or its span cannot be named: a no-op tracer).
 
     Call only when the run may carry a ``configurable`` (``Plan.taps_writes``).
 
     Args:
-        config: The config otelstream passes to the graph (its ``configurable`` is copied).
+        configurable: The ``configurable`` otelstream passes to the graph (a copy it owns).
         graph: The graph being run.
         graph_input: The run's input (``None`` and ``Command`` continue the thread).
         effective_config: The config LangGraph will see (context variable merged), read-only.
         recorder: The run's recorder.
     """
-    configurable: Mapping[str, Any] = effective_config.get("configurable") or {}
-    saver = _saver(graph, configurable)
+    seen: Mapping[str, Any] = effective_config.get("configurable") or {}
+    saver = _saver(graph, seen)
     if saver is None or not recorder.span.get_span_context().is_valid:
-        return config
-    run = RunCheckpoints(recorder, _reason(graph_input, configurable))
-    own = dict(config.get("configurable") or {})
-    own[_CHECKPOINTER_KEY] = TracedSaver(saver, run)
-    return {**config, "configurable": own}
+        return
+    run = RunCheckpoints(recorder, _reason(graph_input, seen))
+    configurable[_CHECKPOINTER_KEY] = TracedSaver(saver, run)

@@ -23,7 +23,7 @@ from otelstream.feeds.callbacks import SpanCallbackHandler, StreamingSpanCallbac
 from otelstream.feeds.checkpoints import trace_checkpoints
 from otelstream.feeds.request import Plan, add_handler, plan
 from otelstream.feeds.server import parent_from_metadata, run_id
-from otelstream.feeds.writer import tap_config
+from otelstream.feeds.writer import tap_writes
 from otelstream.options import Options
 from otelstream.record.instruments import Instruments
 from otelstream.record.run import RunRecorder
@@ -83,8 +83,13 @@ class Tracing:
         self.watchdog.watch(recorder)
         config = add_handler(plan_, self._handler_type(recorder))
         if plan_.taps_writes:
-            config = observe_attempts(tap_config(config, recorder), recorder)
-            config = trace_checkpoints(config, graph, plan_.input, plan_.effective_config, recorder)
+            # What otelstream lends the run through its configurable: the write tap's runtime,
+            # the timed-attempt observer, the traced checkpointer.
+            configurable = dict(config.get("configurable") or {})
+            tap_writes(configurable, recorder)
+            observe_attempts(configurable, recorder)
+            trace_checkpoints(configurable, graph, plan_.input, plan_.effective_config, recorder)
+            config = {**config, "configurable": configurable}
         return recorder, config
 
     def _finish(self, recorder: RunRecorder, outcome: str, error: BaseException | None) -> None:

@@ -1,7 +1,7 @@
 """The write tap: every ``get_stream_writer()`` write of a traced run reaches the recorder while
 it is written, whatever the caller streams, without changing how LangGraph schedules the run.
 
-How it works, and what of LangGraph it relies on (``tests/test_write_tap.py`` fails loudly if
+How it works, and what of LangGraph it relies on (``tests/test_custom_writes.py`` fails loudly if
 any of it changes):
 
 1. ``get_stream_writer()``, a node's injected ``writer`` and a tool's ``ToolRuntime`` all read
@@ -47,7 +47,7 @@ from langgraph.runtime import Runtime
 from otelstream import _internal
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
     from uuid import UUID
 
     from otelstream.record.run import RunRecorder
@@ -171,13 +171,13 @@ def _tap_runtime(runtime: Runtime[Any], writer: WriteTap, heartbeat: HeartbeatTa
     return TapRuntime(**values, tap_recorder=writer.recorder)
 
 
-def tap_config(config: Mapping[str, Any], recorder: RunRecorder) -> dict[str, Any]:
-    """``config`` with a ``TapRuntime`` for ``recorder`` as the runtime the run inherits.
+def tap_writes(configurable: dict[str, Any], recorder: RunRecorder) -> None:
+    """Put a ``TapRuntime`` for ``recorder`` in a traced call's ``configurable``, as the runtime
+    the run inherits.
 
-    A runtime already in the config (a server that seeds one, an outer graph) keeps its context,
-    store and writer: the tap wraps its writer.
+    A runtime already there (a server that seeds one, an outer graph) keeps its context, store
+    and writer: the tap wraps its writer.
     """
-    configurable = dict(config.get("configurable") or {})
     parent = configurable.get(_RUNTIME_KEY)
     if isinstance(parent, Runtime):
         base: Runtime[Any] = parent
@@ -188,4 +188,3 @@ def tap_config(config: Mapping[str, Any], recorder: RunRecorder) -> dict[str, An
         WriteTap(base.stream_writer, recorder, task_key=None),
         HeartbeatTap(base.heartbeat, recorder, task_key=None),
     )
-    return {**config, "configurable": configurable}
