@@ -59,7 +59,13 @@ if TYPE_CHECKING:
 
     from otelstream.record.run import RunRecorder
 
-__all__ = ["TracedSaver", "parse_traceparent", "trace_checkpoints", "traceparent"]
+__all__ = [
+    "TracedSaver",
+    "parse_traceparent",
+    "start_reason",
+    "trace_checkpoints",
+    "traceparent",
+]
 
 # langgraph._internal._constants.CONFIG_KEY_CHECKPOINTER
 _CHECKPOINTER_KEY = "__pregel_checkpointer"
@@ -250,14 +256,33 @@ def _saver(graph: Any, configurable: Mapping[str, Any]) -> BaseCheckpointSaver |
     return saver
 
 
-def _reason(graph_input: Any, configurable: Mapping[str, Any]) -> str:
-    """Why the run starts from an existing checkpoint, if it does (see the module docstring)."""
-    resumes = isinstance(graph_input, Command)
-    if configurable.get(_CHECKPOINT_ID) and not (resumes and graph_input.resume is not None):
+def start_reason(*, has_input: bool, command: Any, checkpoint_id: Any) -> str:
+    """Why a run on a thread starts from an existing checkpoint, LangGraph's rule (the module
+    docstring), for every observer of the run: ``time_travel`` when the caller named a checkpoint (a
+    resume value at a named checkpoint is still a resume), ``resume`` for no input or a
+    ``Command``, else ``continue``.
+
+    Args:
+        has_input: The run has an input (not ``None``).
+        command: The run's command as the server keeps it (a dict), or ``None``.
+        checkpoint_id: The checkpoint the caller named, if any.
+    """
+    resumes = isinstance(command, dict) and command.get("resume") is not None
+    if checkpoint_id and not resumes:
         return names.LINK_REASON_TIME_TRAVEL
-    if graph_input is None or resumes:
+    if not has_input or command is not None:
         return names.LINK_REASON_RESUME
     return names.LINK_REASON_CONTINUE
+
+
+def _reason(graph_input: Any, configurable: Mapping[str, Any]) -> str:
+    """Why the run starts from an existing checkpoint, if it does."""
+    command = graph_input if isinstance(graph_input, Command) else None
+    return start_reason(
+        has_input=graph_input is not None,
+        command=None if command is None else {"resume": command.resume},
+        checkpoint_id=configurable.get(_CHECKPOINT_ID),
+    )
 
 
 def trace_checkpoints(

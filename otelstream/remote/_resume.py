@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from otelstream import names
-from otelstream.feeds.checkpoints import parse_traceparent
+from otelstream.feeds.checkpoints import parse_traceparent, start_reason
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -52,25 +52,6 @@ __all__ = [
 
 _SPAN_SALT = b"otelstream.run-span\x00"
 _TRACE_SALT = b"otelstream.run-trace\x00"
-
-
-def start_reason(*, has_input: bool, command: Any, checkpoint_id: Any) -> str:
-    """Why a run on a thread starts from an existing checkpoint, LangGraph's rule
-    (``otelstream.feeds.checkpoints``): ``time_travel`` when the caller named a checkpoint (a
-    resume value at a named checkpoint is still a resume), ``resume`` for no input or a
-    ``Command``, else ``continue``.
-
-    Args:
-        has_input: The run has an input (not ``None``).
-        command: The run's command as the server keeps it (a dict), or ``None``.
-        checkpoint_id: The checkpoint the caller named, if any.
-    """
-    resumes = isinstance(command, dict) and command.get("resume") is not None
-    if checkpoint_id and not resumes:
-        return names.LINK_REASON_TIME_TRAVEL
-    if not has_input or command is not None:
-        return names.LINK_REASON_RESUME
-    return names.LINK_REASON_CONTINUE
 
 
 def writers(
