@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 import pytest
@@ -66,3 +67,12 @@ def spans(span_exporter: InMemorySpanExporter):  # type: ignore[no-untyped-def]
         return sorted(span_exporter.get_finished_spans(), key=lambda s: s.start_time or 0)
 
     return get
+
+
+@pytest.fixture
+def release() -> Iterator[threading.Event]:
+    """The event hung work waits for; set on teardown whatever happened, so no hung or chatty
+    work outlives its test."""
+    event = threading.Event()
+    yield event
+    event.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import sys
 import time
@@ -20,8 +21,9 @@ from typing_extensions import TypedDict
 from otelstream import names
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.trace import Span
 
     from otelstream.testing import FakeStreamingChatModel
@@ -251,3 +253,40 @@ def metric_units(reader: Any) -> dict[str, str]:
             for metric in sm.metrics:
                 out[metric.name] = metric.unit
     return out
+
+
+# ---- waiting for work that is still running ---------------------------------------------------
+
+WAIT_DEADLINE = 5.0
+"""How long a test waits for something the traced run should show while it still runs."""
+
+
+def wait_for(predicate: Callable[[], Any], what: str, deadline: float = WAIT_DEADLINE) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while not (value := predicate()):
+        if time.monotonic() > end:
+            pytest.fail(f"not seen within {deadline} s: {what}")
+        time.sleep(0.01)
+    return value
+
+
+async def await_for(
+    predicate: Callable[[], Any], what: str, deadline: float = WAIT_DEADLINE
+) -> Any:
+    """``wait_for`` for a coroutine: sleeps on the event loop so the traced run keeps going."""
+    end = time.monotonic() + deadline
+    while not (value := predicate()):
+        if time.monotonic() > end:
+            pytest.fail(f"not seen within {deadline} s: {what}")
+        await asyncio.sleep(0.01)
+    return value
+
+
+def markers(span_exporter: InMemorySpanExporter) -> list[ReadableSpan]:
+    """The exported stall marker spans."""
+    return [
+        s
+        for s in span_exporter.get_finished_spans()
+        if (s.attributes or {}).get(names.OTELSTREAM_STALLED) and s.name.startswith("stalled ")
+    ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -20,11 +19,14 @@ from helpers import (
     NO_ASYNC_CONFIG_BEFORE_311,
     USER,
     attr,
+    await_for,
     events,
+    markers,
     metric_points,
     one,
     parent_of,
     toolnode_graph,
+    wait_for,
 )
 from langchain.agents import create_agent
 from langchain.tools import ToolRuntime  # noqa: TC002 - the tool decorator reads the annotation
@@ -49,11 +51,11 @@ from otelstream.options import (
 from otelstream.testing import FakeStreamingChatModel, tool_calls
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    import threading
 
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 IDLE = 0.3
@@ -73,35 +75,7 @@ def no_stall_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(variable, raising=False)
 
 
-@pytest.fixture
-def release() -> Iterator[threading.Event]:
-    """Set on teardown whatever happened, so no silent or chatty work outlives its test."""
-    event = threading.Event()
-    yield event
-    event.set()
-
-
 # ---- helpers --------------------------------------------------------------------------------
-
-
-def wait_for(predicate: Callable[[], Any], what: str) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``DEADLINE`` seconds."""
-    end = time.monotonic() + DEADLINE
-    while not (value := predicate()):
-        if time.monotonic() > end:
-            pytest.fail(f"not seen within {DEADLINE} s: {what}")
-        time.sleep(0.01)
-    return value
-
-
-async def await_for(predicate: Callable[[], Any], what: str) -> Any:
-    """``wait_for`` on the event loop, so the traced run keeps going."""
-    end = time.monotonic() + DEADLINE
-    while not (value := predicate()):
-        if time.monotonic() > end:
-            pytest.fail(f"not seen within {DEADLINE} s: {what}")
-        await asyncio.sleep(0.01)
-    return value
 
 
 def traced(
@@ -120,15 +94,6 @@ def traced(
         meter_provider=meter_provider,
         options=Options(**settings),
     )
-
-
-def markers(span_exporter: InMemorySpanExporter) -> list[ReadableSpan]:
-    """The exported stall marker spans."""
-    return [
-        s
-        for s in span_exporter.get_finished_spans()
-        if (s.attributes or {}).get(names.OTELSTREAM_STALLED) and s.name.startswith("stalled ")
-    ]
 
 
 def marked(span_exporter: InMemorySpanExporter) -> list[tuple[str, str]]:

@@ -5,13 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import threading
+import threading  # noqa: TC003 - a pydantic model field below needs it at run time
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from helpers import USER, attr, by_name, chat_graph, events, metric_points, one, parent_of
+from helpers import (
+    USER,
+    attr,
+    await_for,
+    by_name,
+    chat_graph,
+    events,
+    markers,
+    metric_points,
+    one,
+    parent_of,
+    wait_for,
+)
 from langchain.agents import create_agent
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -27,7 +39,7 @@ from otelstream.options import LLM_STALL_ENV, TASK_STALL_ENV, TOOL_STALL_ENV, Op
 from otelstream.testing import FakeStreamingChatModel, tool_call, tool_calls
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
     from langchain_core.callbacks import CallbackManagerForLLMRun
     from langchain_core.language_models import LangSmithParams
@@ -49,39 +61,7 @@ def no_stall_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(variable, raising=False)
 
 
-@pytest.fixture
-def release() -> Iterator[threading.Event]:
-    """The event hung work waits for; set on teardown whatever happened, so nothing leaks."""
-    event = threading.Event()
-    yield event
-    event.set()
-
-
 # ---- helpers --------------------------------------------------------------------------------
-
-
-def wait_for(predicate: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"not seen within {deadline} s: {what}")
-        time.sleep(0.01)
-
-
-async def await_for(predicate: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
-    """``wait_for`` for a coroutine: sleeps on the event loop so the traced run keeps going."""
-    end = time.monotonic() + deadline
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"not seen within {deadline} s: {what}")
-        await asyncio.sleep(0.01)
 
 
 def hanging_tool(release: threading.Event, name: str = "slow_search") -> BaseTool:
@@ -128,15 +108,6 @@ def stall_points(reader: InMemoryMetricReader) -> list[tuple[dict[str, Any], int
     """``otelstream.stalls`` data points as (attributes, value)."""
     points = metric_points(reader).get(names.METRIC_STALLS, [])
     return [(dict(p.attributes), p.value) for p in points]
-
-
-def markers(span_exporter: InMemorySpanExporter) -> list[ReadableSpan]:
-    """The exported stall marker spans."""
-    return [
-        s
-        for s in span_exporter.get_finished_spans()
-        if (s.attributes or {}).get(names.OTELSTREAM_STALLED) and s.name.startswith("stalled ")
-    ]
 
 
 def stall_logs(caplog: pytest.LogCaptureFixture, event: str) -> list[str]:
